@@ -1,0 +1,191 @@
+package ir
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+)
+
+// Value is an SSA value: a graph input or the single output of a node.
+type Value struct {
+	Name string // printed as %Name; unique in its graph
+	Type Type
+	Def  *Node // nil for a graph input
+}
+
+func (v *Value) String() string { return "%" + v.Name }
+
+// Node is one operation. Every node defines exactly one value (ONNX ops
+// with several outputs, like Split, are imported as several nodes).
+type Node struct {
+	Op     *OpInfo
+	Inputs []*Value
+	Attrs  Attrs
+	Out    *Value
+	Const  *Tensor // data of a const node; may be nil in parsed text
+	Blob   string  // weight blob name of a const node printed as @Blob; "" prints the data inline
+	Origin string  // the ONNX node this came from, for messages and dumps
+}
+
+// Describe names the node for an error message: its value, op and origin.
+func (n *Node) Describe() string {
+	s := fmt.Sprintf("%s = %s", n.Out, n.Op.Name)
+	if n.Origin != "" {
+		s += fmt.Sprintf(" (onnx node %q)", n.Origin)
+	}
+	return s
+}
+
+// Graph is a function from input values to output values, its nodes in
+// topological order.
+type Graph struct {
+	Name    string
+	Inputs  []*Value
+	Outputs []*Value
+	Nodes   []*Node
+
+	// InputNames and OutputNames keep the external (ONNX) names of the
+	// inputs and outputs, index for index; empty means the value names.
+	InputNames  []string
+	OutputNames []string
+
+	used map[string]bool
+	next int
+}
+
+// NewGraph makes an empty graph.
+func NewGraph(name string) *Graph { return &Graph{Name: name, used: map[string]bool{}} }
+
+// FreshName returns an unused numeric value name.
+func (g *Graph) FreshName() string {
+	g.ensureNames()
+	for {
+		g.next++
+		s := strconv.Itoa(g.next)
+		if !g.used[s] {
+			return s
+		}
+	}
+}
+
+// UniqueName returns base, or base with a numeric suffix, unused in the graph.
+func (g *Graph) UniqueName(base string) string {
+	g.ensureNames()
+	if !g.used[base] {
+		return base
+	}
+	for i := 1; ; i++ {
+		s := base + "_" + strconv.Itoa(i)
+		if !g.used[s] {
+			return s
+		}
+	}
+}
+
+func (g *Graph) ensureNames() {
+	if g.used != nil {
+		return
+	}
+	g.used = map[string]bool{}
+	for _, v := range g.Inputs {
+		g.used[v.Name] = true
+	}
+	for _, n := range g.Nodes {
+		g.used[n.Out.Name] = true
+	}
+}
+
+// AddInput appends a graph input named name (made unique).
+func (g *Graph) AddInput(name string, t Type) *Value {
+	v := &Value{Name: g.UniqueName(name), Type: t}
+	g.used[v.Name] = true
+	g.Inputs = append(g.Inputs, v)
+	return v
+}
+
+// NewNode builds a node of op over inputs with attrs (defaults filled in
+// from the op table), infers its output type and appends it. Errors name
+// the op and what the shape rule expected.
+func (g *Graph) NewNode(op *OpInfo, inputs []*Value, attrs Attrs, origin string) (*Node, error) {
+	n := &Node{Op: op, Inputs: inputs, Attrs: op.withDefaults(attrs), Origin: origin}
+	if err := op.checkArity(len(inputs)); err != nil {
+		return nil, err
+	}
+	if err := op.checkAttrs(n.Attrs); err != nil {
+		return nil, err
+	}
+	t, err := op.Infer(n)
+	if err != nil {
+		return nil, err
+	}
+	if t.Elems() < 0 {
+		return nil, fmt.Errorf("%s: output shape %v has more than 2^40 elements or a negative dimension", op.Name, t.Shape)
+	}
+	n.Out = &Value{Name: g.FreshName(), Type: t, Def: n}
+	g.used[n.Out.Name] = true
+	g.Nodes = append(g.Nodes, n)
+	return n, nil
+}
+
+// NewConst appends a const node holding t, printed as @blob ("" inlines it).
+func (g *Graph) NewConst(t *Tensor, blob string, origin string) *Node {
+	n := &Node{Op: OpConst, Attrs: Attrs{}, Const: t, Blob: blob, Origin: origin}
+	n.Out = &Value{Name: g.FreshName(), Type: Type{DType: t.DType, Shape: slices.Clone(t.Shape)}, Def: n}
+	g.used[n.Out.Name] = true
+	g.Nodes = append(g.Nodes, n)
+	return n
+}
+
+// Rename gives v a new name, unique in the graph.
+func (g *Graph) Rename(v *Value, name string) {
+	g.ensureNames()
+	delete(g.used, v.Name)
+	v.Name = g.UniqueName(name)
+	g.used[v.Name] = true
+}
+
+// Users maps each value to the nodes that read it, in node order.
+func (g *Graph) Users() map[*Value][]*Node {
+	u := map[*Value][]*Node{}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			u[in] = append(u[in], n)
+		}
+	}
+	return u
+}
+
+// ExternalInputName is the ONNX name of input i.
+func (g *Graph) ExternalInputName(i int) string {
+	if i < len(g.InputNames) && g.InputNames[i] != "" {
+		return g.InputNames[i]
+	}
+	return g.Inputs[i].Name
+}
+
+// ExternalOutputName is the ONNX name of output i.
+func (g *Graph) ExternalOutputName(i int) string {
+	if i < len(g.OutputNames) && g.OutputNames[i] != "" {
+		return g.OutputNames[i]
+	}
+	return g.Outputs[i].Name
+}
+
+// Attrs holds a node's attributes. Values are int, float64, string, []int
+// or []float64, as the op table's AttrSpec says.
+type Attrs map[string]any
+
+// Int returns an int attribute.
+func (n *Node) Int(name string) int { return n.Attrs[name].(int) }
+
+// Float returns a float attribute.
+func (n *Node) Float(name string) float64 { return n.Attrs[name].(float64) }
+
+// Ints returns an int list attribute.
+func (n *Node) Ints(name string) []int { return n.Attrs[name].([]int) }
+
+// Floats returns a float list attribute.
+func (n *Node) Floats(name string) []float64 { return n.Attrs[name].([]float64) }
+
+// Str returns a string attribute.
+func (n *Node) Str(name string) string { return n.Attrs[name].(string) }

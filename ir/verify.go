@@ -1,0 +1,89 @@
+package ir
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Verify checks the graph's invariants: every value defined once and before
+// use, arity and attributes as the op table says, recorded types equal to
+// the shape rule's, const data matching its type, outputs defined. The
+// error lists every problem found, each naming its node.
+func Verify(g *Graph) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	defined := map[*Value]bool{}
+	names := map[string]bool{}
+	define := func(v *Value, where string) {
+		if names[v.Name] {
+			bad("%s: %s defined twice", where, v)
+		}
+		names[v.Name] = true
+		defined[v] = true
+	}
+	for _, v := range g.Inputs {
+		if v.Def != nil {
+			bad("graph input %s has a defining node", v)
+		}
+		if v.Type.Elems() < 0 {
+			bad("graph input %s: shape %v is invalid", v, v.Type.Shape)
+		}
+		define(v, "graph input")
+	}
+	for _, n := range g.Nodes {
+		if n.Out == nil || n.Op == nil {
+			bad("node without op or output")
+			continue
+		}
+		where := n.Describe()
+		for i, in := range n.Inputs {
+			if !defined[in] {
+				bad("%s: input %d %s is not defined before use", where, i, in)
+			}
+		}
+		if n.Out.Def != n {
+			bad("%s: output's Def is another node", where)
+		}
+		verifyNode(n, func(err error) { bad("%s: %v", where, err) })
+		define(n.Out, where)
+	}
+	for i, v := range g.Outputs {
+		if !defined[v] {
+			bad("graph output %d %s is not defined", i, v)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func verifyNode(n *Node, bad func(error)) {
+	if n.Op == OpConst {
+		t := n.Out.Type
+		switch {
+		case len(n.Inputs) != 0:
+			bad(fmt.Errorf("const has %d inputs, want 0", len(n.Inputs)))
+		case n.Const == nil && n.Blob == "":
+			bad(fmt.Errorf("const has neither data nor a blob name"))
+		case n.Const != nil && !n.Const.Type.Equal(t):
+			bad(fmt.Errorf("const data is %s, want %s", n.Const.Type, t))
+		case n.Const != nil && int64(len(n.Const.Raw)) != t.Bytes():
+			bad(fmt.Errorf("const data has %d bytes, want %d", len(n.Const.Raw), t.Bytes()))
+		}
+		return
+	}
+	if err := n.Op.checkArity(len(n.Inputs)); err != nil {
+		bad(err)
+		return
+	}
+	if err := n.Op.checkAttrs(n.Attrs); err != nil {
+		bad(err)
+		return
+	}
+	t, err := n.Op.Infer(n)
+	if err != nil {
+		bad(err)
+		return
+	}
+	if !t.Equal(n.Out.Type) {
+		bad(fmt.Errorf("got type %s, want %s", n.Out.Type, t))
+	}
+}
