@@ -9,10 +9,11 @@ import (
 // with g = m / (M/group) the group of output channel m and input outside
 // the image reading as zero.
 //
-// One task computes one output plane (n, m) in a float64 accumulator: for
-// every input channel and kernel tap it adds the weight times a row of the
-// input to a row of the accumulator, so the innermost loop is a contiguous
-// multiply-add (strided by sw) with the padding handled by the loop bounds.
+// One task computes one output plane (n, m) in a float64 accumulator. For
+// every kernel tap and output row it adds weight times input row to the
+// accumulator row, the padding handled by the loop bounds (windowRange), so
+// the innermost loop is a plain multiply-add along a row. Input channels
+// are taken four at a time, which halves the accumulator traffic.
 func evalConv2D(e *evaluator, n *ir.Node, in []*Tensor) (*Tensor, error) {
 	x, w := in[0], in[1]
 	var bias []float32
@@ -26,6 +27,7 @@ func evalConv2D(e *evaluator, n *ir.Node, in []*Tensor) (*Tensor, error) {
 	p, s, d := n.Ints("pads"), n.Ints("strides"), n.Ints("dilations")
 	top, left, sh, sw, dh, dw := p[0], p[1], s[0], s[1], d[0], d[1]
 	Mg := M / n.Int("group")
+	plane, taps := H*W, KH*KW
 
 	acc := newScratch(e.workers)
 	e.parallel(N*M, func(worker, task int) {
@@ -33,11 +35,10 @@ func evalConv2D(e *evaluator, n *ir.Node, in []*Tensor) (*Tensor, error) {
 		a := acc.get(worker, OH*OW)
 		clear(a)
 		g := m / Mg
-		c := 0
-		// Four input channels at a time share one pass over the
-		// accumulator (the stride-1 case), then one at a time.
-		for ; c+4 <= Cg && sw == 1; c += 4 {
-			base := (b*C + g*Cg + c) * H * W
+		for c0 := 0; c0 < Cg; c0 += 4 {
+			nc := min(4, Cg-c0)
+			xc := (b*C + g*Cg + c0) * plane // input channel c0
+			wc := (m*Cg + c0) * taps        // its weights
 			for kh := range KH {
 				ohLo, ohHi := windowRange(OH, sh, kh*dh-top, H)
 				for kw := range KW {
@@ -45,47 +46,19 @@ func evalConv2D(e *evaluator, n *ir.Node, in []*Tensor) (*Tensor, error) {
 					if owLo >= owHi {
 						continue
 					}
-					wt := (m*Cg+c)*KH*KW + kh*KW + kw
-					w0, w1, w2, w3 := float64(w.Data[wt]), float64(w.Data[wt+KH*KW]), float64(w.Data[wt+2*KH*KW]), float64(w.Data[wt+3*KH*KW])
+					var wv [4]float64
+					for k := range nc {
+						wv[k] = float64(w.Data[wc+k*taps+kh*KW+kw])
+					}
 					for oh := ohLo; oh < ohHi; oh++ {
-						at := base + (oh*sh+kh*dh-top)*W + owLo + kw*dw - left
 						ar := a[oh*OW+owLo : oh*OW+owHi]
-						x0 := x.Data[at:][:len(ar)]
-						x1 := x.Data[at+H*W:][:len(ar)]
-						x2 := x.Data[at+2*H*W:][:len(ar)]
-						x3 := x.Data[at+3*H*W:][:len(ar)]
-						for i := range ar {
-							ar[i] += w0*float64(x0[i]) + w1*float64(x1[i]) + w2*float64(x2[i]) + w3*float64(x3[i])
+						at := xc + (oh*sh+kh*dh-top)*W + owLo*sw + kw*dw - left
+						if nc == 4 && sw == 1 {
+							addRows4(ar, x.Data[at:], x.Data[at+plane:], x.Data[at+2*plane:], x.Data[at+3*plane:], &wv)
+							continue
 						}
-					}
-				}
-			}
-		}
-		for ; c < Cg; c++ {
-			xp := x.Data[(b*C+g*Cg+c)*H*W:][:H*W]
-			wk := w.Data[(m*Cg+c)*KH*KW:][:KH*KW]
-			for kh := range KH {
-				ohLo, ohHi := windowRange(OH, sh, kh*dh-top, H)
-				for kw := range KW {
-					owLo, owHi := windowRange(OW, sw, kw*dw-left, W)
-					if owLo >= owHi {
-						continue
-					}
-					wv := float64(wk[kh*KW+kw])
-					for oh := ohLo; oh < ohHi; oh++ {
-						ih := oh*sh + kh*dh - top
-						iw := owLo*sw + kw*dw - left
-						ar := a[oh*OW+owLo : oh*OW+owHi]
-						xr := xp[ih*W+iw:]
-						if sw == 1 {
-							xr = xr[:len(ar)]
-							for i := range ar {
-								ar[i] += wv * float64(xr[i])
-							}
-						} else {
-							for i := range ar {
-								ar[i] += wv * float64(xr[i*sw])
-							}
+						for k := range nc {
+							addRow(ar, x.Data[at+k*plane:], wv[k], sw)
 						}
 					}
 				}
@@ -101,4 +74,28 @@ func evalConv2D(e *evaluator, n *ir.Node, in []*Tensor) (*Tensor, error) {
 		}
 	})
 	return out, nil
+}
+
+// addRow is acc[i] += w * x[i*stride] for i in [0, len(acc)).
+func addRow(acc []float64, x []float32, w float64, stride int) {
+	if stride == 1 {
+		x = x[:len(acc)]
+		for i := range acc {
+			acc[i] += w * float64(x[i])
+		}
+		return
+	}
+	for i := range acc {
+		acc[i] += w * float64(x[i*stride])
+	}
+}
+
+// addRows4 is acc[i] += w[0]*x0[i] + w[1]*x1[i] + w[2]*x2[i] + w[3]*x3[i].
+func addRows4(acc []float64, x0, x1, x2, x3 []float32, w *[4]float64) {
+	n := len(acc)
+	x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
+	w0, w1, w2, w3 := w[0], w[1], w[2], w[3]
+	for i := range acc {
+		acc[i] += w0*float64(x0[i]) + w1*float64(x1[i]) + w2*float64(x2[i]) + w3*float64(x3[i])
+	}
 }

@@ -114,6 +114,11 @@ func TestConvMatchesNaive(t *testing.T) {
 		{[]int{1, 4, 8, 8}, []int{8, 4, 1, 1}, 1, []int{0, 0, 0, 0}, []int{2, 2}, []int{1, 1}, false},
 		{[]int{1, 2, 12, 9}, []int{3, 2, 5, 3}, 1, []int{3, 0, 1, 4}, []int{3, 2}, []int{2, 3}, true},
 		{[]int{1, 3, 5, 5}, []int{3, 1, 7, 7}, 3, []int{3, 3, 3, 3}, []int{1, 1}, []int{1, 1}, true}, // kernel wider than input
+		// Four input channels at a time (stride 1), with remainders of 2 and 3.
+		{[]int{1, 8, 6, 7}, []int{5, 8, 3, 3}, 1, []int{1, 2, 0, 1}, []int{1, 1}, []int{1, 1}, true},
+		{[]int{2, 12, 9, 9}, []int{4, 6, 3, 2}, 2, []int{2, 1, 2, 1}, []int{2, 1}, []int{2, 3}, false},
+		{[]int{1, 7, 5, 6}, []int{3, 7, 1, 1}, 1, []int{0, 0, 0, 0}, []int{1, 1}, []int{1, 1}, true},
+		{[]int{1, 8, 6, 7}, []int{5, 8, 3, 3}, 1, []int{1, 1, 1, 1}, []int{1, 2}, []int{1, 1}, false}, // four channels, stride 2 in width
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {

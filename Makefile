@@ -1,0 +1,29 @@
+# cnnc: the README's commands live here.
+GO ?= go
+FUZZTIME ?= 15s
+
+.PHONY: all build demo test fuzz vet
+
+all: build
+
+build:
+	$(GO) build -o .bin/cnnc ./cmd/cnnc
+
+# The main job on the embedded example model.
+demo:
+	$(GO) run ./cmd/cnnc demo
+
+vet:
+	$(GO) vet ./...
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad"; exit 1; fi
+
+# Everything that needs no GPU: vet, unit and conformance tests, then each
+# fuzz target for a short, fixed time.
+test: vet
+	$(GO) test ./...
+	$(MAKE) fuzz
+
+fuzz:
+	$(GO) test ./frontend/onnx -run '^$$' -fuzz '^FuzzDecodeModel$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ir -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
