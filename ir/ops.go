@@ -29,7 +29,7 @@ var (
 
 	// layernorm: normalize x over dims axis.. with epsilon, then * scale + bias.
 	OpLayerNorm = &OpInfo{Name: "layernorm", Class: ClassNormalization, MinIn: 2, MaxIn: 3,
-		Attrs: []AttrSpec{{"axis", AttrInt, -1}, {"epsilon", AttrFloat, 1e-5}}, Infer: inferLayerNorm}
+		Attrs: []AttrSpec{{"axis", AttrInt, nil}, {"epsilon", AttrFloat, 1e-5}}, Infer: inferLayerNorm}
 
 	// lrn: local response normalization across size channels.
 	OpLRN = &OpInfo{Name: "lrn", Class: ClassNormalization, MinIn: 1, MaxIn: 1,
@@ -377,6 +377,9 @@ func inferPool(n *Node) (Type, error) {
 	ceil := n.Int("ceil_mode") != 0
 	out := []int{x[0], x[1], 0, 0}
 	for i := 0; i < 2; i++ {
+		if span := d[i]*(k[i]-1) + 1; p[i] >= span || p[i+2] >= span {
+			return Type{}, fmt.Errorf("%s: pads %v, want each smaller than the kernel window %d", n.Op.Name, p, span)
+		}
 		o, err := windowOut(x[2+i], k[i], s[i], d[i], p[i], p[i+2], ceil)
 		if err != nil {
 			return Type{}, fmt.Errorf("%s: %v", n.Op.Name, err)

@@ -387,6 +387,7 @@ func (p *parser) opBody(n *Node, vals map[string]*Value) error {
 		return err
 	}
 	n.Out = &Value{Type: t}
+	n.Attrs = n.Op.withDefaults(n.Attrs)
 	return nil
 }
 

@@ -37,6 +37,10 @@ func Verify(g *Graph) error {
 		}
 		where := n.Describe()
 		for i, in := range n.Inputs {
+			if in == nil {
+				bad("%s: input %d is nil", where, i)
+				continue
+			}
 			if !defined[in] {
 				bad("%s: input %d %s is not defined before use", where, i, in)
 			}

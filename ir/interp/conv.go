@@ -13,7 +13,7 @@ import (
 // every kernel tap and output row it adds weight times input row to the
 // accumulator row, the padding handled by the loop bounds (windowRange), so
 // the innermost loop is a plain multiply-add along a row. Input channels
-// are taken four at a time, which halves the accumulator traffic.
+// are taken four at a time, which quarters the accumulator traffic.
 func evalConv2D(e *evaluator, n *ir.Node, in []*Tensor) (*Tensor, error) {
 	x, w := in[0], in[1]
 	var bias []float32
@@ -53,8 +53,8 @@ func evalConv2D(e *evaluator, n *ir.Node, in []*Tensor) (*Tensor, error) {
 					for oh := ohLo; oh < ohHi; oh++ {
 						ar := a[oh*OW+owLo : oh*OW+owHi]
 						at := xc + (oh*sh+kh*dh-top)*W + owLo*sw + kw*dw - left
-						if nc == 4 && sw == 1 {
-							addRows4(ar, x.Data[at:], x.Data[at+plane:], x.Data[at+2*plane:], x.Data[at+3*plane:], &wv)
+						if nc == 4 {
+							addRows4(ar, x.Data[at:], x.Data[at+plane:], x.Data[at+2*plane:], x.Data[at+3*plane:], &wv, sw)
 							continue
 						}
 						for k := range nc {
@@ -90,12 +90,20 @@ func addRow(acc []float64, x []float32, w float64, stride int) {
 	}
 }
 
-// addRows4 is acc[i] += w[0]*x0[i] + w[1]*x1[i] + w[2]*x2[i] + w[3]*x3[i].
-func addRows4(acc []float64, x0, x1, x2, x3 []float32, w *[4]float64) {
-	n := len(acc)
-	x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
+// addRows4 is acc[i] += w[0]*x0[i*stride] + w[1]*x1[i*stride] +
+// w[2]*x2[i*stride] + w[3]*x3[i*stride].
+func addRows4(acc []float64, x0, x1, x2, x3 []float32, w *[4]float64, stride int) {
 	w0, w1, w2, w3 := w[0], w[1], w[2], w[3]
+	if stride == 1 {
+		n := len(acc)
+		x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
+		for i := range acc {
+			acc[i] += w0*float64(x0[i]) + w1*float64(x1[i]) + w2*float64(x2[i]) + w3*float64(x3[i])
+		}
+		return
+	}
 	for i := range acc {
-		acc[i] += w0*float64(x0[i]) + w1*float64(x1[i]) + w2*float64(x2[i]) + w3*float64(x3[i])
+		j := i * stride
+		acc[i] += w0*float64(x0[j]) + w1*float64(x1[j]) + w2*float64(x2[j]) + w3*float64(x3[j])
 	}
 }

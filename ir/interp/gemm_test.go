@@ -76,28 +76,78 @@ func TestMatMulBroadcasting(t *testing.T) {
 	}
 }
 
-func TestMatMulMatchesNaive(t *testing.T) {
-	// a [3,1,5,7] x b [4,7,6] -> [3,4,5,6].
-	g := graphOf(t, ir.OpMatMul, nil, []int{3, 1, 5, 7}, []int{4, 7, 6})
-	in := RandomInputs(g, 7)
-	outs, err := RunWith(g, in, Options{Workers: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := in[0].Data, in[1].Data
-	want := New([]int{3, 4, 5, 6})
-	for i := range 3 {
-		for j := range 4 {
-			for r := range 5 {
-				for c := range 6 {
-					var s float64
-					for k := range 7 {
-						s += float64(a[(i*5+r)*7+k]) * float64(b[(j*7+k)*6+c])
-					}
-					want.Data[((i*4+j)*5+r)*6+c] = float32(s)
-				}
+// naiveMatMul is c[i,j] = sum over k of a[i*K+k] * b[k*N+j] in float64.
+func naiveMatMul(a, b []float32, M, K, N int) []float64 {
+	c := make([]float64, M*N)
+	for i := range M {
+		for j := range N {
+			for k := range K {
+				c[i*N+j] += float64(a[i*K+k]) * float64(b[k*N+j])
 			}
 		}
 	}
-	expect(t, outs[0], want)
+	return c
+}
+
+func TestGemmMatchesNaive(t *testing.T) {
+	// N = 600 spans three column blocks; M = 1 is the batch-1 case.
+	for _, M := range []int{1, 3} {
+		for _, tb := range []int{0, 1} {
+			t.Run(fmt.Sprintf("M=%d,trans_b=%d", M, tb), func(t *testing.T) {
+				const K, N = 50, 600
+				bShape := []int{K, N}
+				if tb == 1 {
+					bShape = []int{N, K}
+				}
+				g := graphOf(t, ir.OpGemm, ir.Attrs{"trans_b": tb, "alpha": 0.5, "beta": 2.0}, []int{M, K}, bShape, []int{N})
+				in := RandomInputs(g, uint64(M+10*tb))
+				outs, err := RunWith(g, in, Options{Workers: 3})
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := in[1].Data
+				if tb == 1 { // b holds B^T: B[k,j] = b[j*K+k]
+					b = make([]float32, K*N)
+					for k := range K {
+						for j := range N {
+							b[k*N+j] = in[1].Data[j*K+k]
+						}
+					}
+				}
+				ab := naiveMatMul(in[0].Data, b, M, K, N)
+				want := New([]int{M, N})
+				for i := range M {
+					for j := range N {
+						want.Data[i*N+j] = float32(0.5*ab[i*N+j] + 2*float64(in[2].Data[j]))
+					}
+				}
+				expect(t, outs[0], want)
+			})
+		}
+	}
+}
+
+func TestMatMulMatchesNaive(t *testing.T) {
+	// a [3,1,M,K] x b [4,K,N] -> [3,4,M,N]; N = 300 spans two column blocks.
+	for _, N := range []int{6, 300} {
+		t.Run(fmt.Sprint("N=", N), func(t *testing.T) {
+			const M, K = 5, 7
+			g := graphOf(t, ir.OpMatMul, nil, []int{3, 1, M, K}, []int{4, K, N})
+			in := RandomInputs(g, 7)
+			outs, err := RunWith(g, in, Options{Workers: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := New([]int{3, 4, M, N})
+			for i := range 3 {
+				for j := range 4 {
+					c := naiveMatMul(in[0].Data[i*M*K:][:M*K], in[1].Data[j*K*N:][:K*N], M, K, N)
+					for e, v := range c {
+						want.Data[(i*4+j)*M*N+e] = float32(v)
+					}
+				}
+			}
+			expect(t, outs[0], want)
+		})
+	}
 }

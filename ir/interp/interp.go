@@ -63,8 +63,9 @@ func Run(g *ir.Graph, inputs []*Tensor) ([]*Tensor, error) {
 }
 
 // RunWith is Run with options. The graph is verified first; a failing node
-// is reported as "interp: <node>: <what>". Inputs are never modified, and
-// each value is released after its last use.
+// is reported as "interp: <node>: <what>". Inputs are never modified, each
+// const is decoded at its first use and each value is released after its
+// last use. A const that nothing reads is not decoded.
 func RunWith(g *ir.Graph, inputs []*Tensor, opt Options) (outs []*Tensor, err error) {
 	where := "graph " + g.Name
 	defer func() {
@@ -77,21 +78,12 @@ func RunWith(g *ir.Graph, inputs []*Tensor, opt Options) (outs []*Tensor, err er
 	if err := ir.Verify(g); err != nil {
 		return nil, fmt.Errorf("interp: graph %s does not verify: %w", g.Name, err)
 	}
-	if len(inputs) != len(g.Inputs) {
-		return nil, fmt.Errorf("interp: graph %s: got %d inputs, want %d", g.Name, len(inputs), len(g.Inputs))
+	if err := checkInputs(g, inputs); err != nil {
+		return nil, err
 	}
 	env := make(map[*ir.Value]*Tensor, len(g.Nodes)+len(g.Inputs))
 	for i, v := range g.Inputs {
-		t := inputs[i]
-		switch {
-		case t == nil:
-			return nil, fmt.Errorf("interp: input %d %s: got nil, want shape %s", i, v, formatShape(v.Type.Shape))
-		case !ir.ShapeEqual(t.Shape, v.Type.Shape):
-			return nil, fmt.Errorf("interp: input %d %s: got shape %s, want %s", i, v, formatShape(t.Shape), formatShape(v.Type.Shape))
-		case int64(len(t.Data)) != v.Type.Elems():
-			return nil, fmt.Errorf("interp: input %d %s: got %d values, want %d for shape %s", i, v, len(t.Data), v.Type.Elems(), formatShape(t.Shape))
-		}
-		env[v] = t
+		env[v] = inputs[i]
 	}
 
 	e := &evaluator{workers: opt.Workers, fillSeed: opt.FillMissing, variances: varianceConsts(g)}
@@ -99,12 +91,33 @@ func RunWith(g *ir.Graph, inputs []*Tensor, opt Options) (outs []*Tensor, err er
 		e.workers = runtime.GOMAXPROCS(0)
 	}
 	release := releasePlan(g)
+	// A const is decoded when a node first reads it (and dropped after its
+	// last reader like any value), so a model's weights are never all
+	// decoded at once.
+	value := func(v *ir.Value) (*Tensor, error) {
+		if t, ok := env[v]; ok {
+			return t, nil
+		}
+		t, err := e.constant(v.Def)
+		if err != nil {
+			return nil, fmt.Errorf("interp: %s: %w", v.Def.Describe(), err)
+		}
+		env[v] = t
+		return t, nil
+	}
 	args := make([]*Tensor, 0, 8)
 	for i, n := range g.Nodes {
+		if n.Op == ir.OpConst {
+			continue
+		}
 		where = n.Describe()
 		args = args[:0]
 		for _, v := range n.Inputs {
-			args = append(args, env[v])
+			t, err := value(v)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, t)
 		}
 		out, err := e.eval(n, args)
 		if err != nil {
@@ -126,7 +139,10 @@ func RunWith(g *ir.Graph, inputs []*Tensor, opt Options) (outs []*Tensor, err er
 		given[t] = true
 	}
 	for i, v := range g.Outputs {
-		t := env[v]
+		t, err := value(v)
+		if err != nil {
+			return nil, err
+		}
 		if given[t] {
 			// A graph input or an output listed twice: never hand out
 			// the same storage twice.
@@ -136,6 +152,26 @@ func RunWith(g *ir.Graph, inputs []*Tensor, opt Options) (outs []*Tensor, err er
 		outs[i] = t
 	}
 	return outs, nil
+}
+
+// checkInputs checks that there is one input per graph input, each with
+// exactly its shape and data for every element.
+func checkInputs(g *ir.Graph, inputs []*Tensor) error {
+	if len(inputs) != len(g.Inputs) {
+		return fmt.Errorf("interp: graph %s: got %d inputs, want %d", g.Name, len(inputs), len(g.Inputs))
+	}
+	for i, v := range g.Inputs {
+		t := inputs[i]
+		switch {
+		case t == nil:
+			return fmt.Errorf("interp: input %d %s: got nil, want shape %s", i, v, formatShape(v.Type.Shape))
+		case !ir.ShapeEqual(t.Shape, v.Type.Shape):
+			return fmt.Errorf("interp: input %d %s: got shape %s, want %s", i, v, formatShape(t.Shape), formatShape(v.Type.Shape))
+		case int64(len(t.Data)) != v.Type.Elems():
+			return fmt.Errorf("interp: input %d %s: got %d values, want %d for shape %s", i, v, len(t.Data), v.Type.Elems(), formatShape(t.Shape))
+		}
+	}
+	return nil
 }
 
 // releasePlan lists, for each node, the values whose last use is that
@@ -214,15 +250,14 @@ var kernels = map[*ir.OpInfo]kernel{
 	ir.OpReduceMean:    evalReduceMean,
 }
 
-// supported reports whether the interpreter can evaluate op.
+// supported reports whether the interpreter can evaluate op (consts are
+// decoded by Run itself).
 func supported(op *ir.OpInfo) bool {
 	return op == ir.OpConst || kernels[op] != nil || op.Unary != nil || op.Binary != nil
 }
 
 func (e *evaluator) eval(n *ir.Node, in []*Tensor) (*Tensor, error) {
 	switch {
-	case n.Op == ir.OpConst:
-		return e.constant(n)
 	case kernels[n.Op] != nil:
 		return kernels[n.Op](e, n, in)
 	case n.Op.Unary != nil && len(in) == 1:

@@ -108,8 +108,8 @@ func TestRunErrors(t *testing.T) {
 		{"const without data", parse(t, residualBlock), []*Tensor{New([]int{1, 4, 5, 5})},
 			"interp: %w = const: const @w0 has no data; load the weights or set Options.FillMissing"},
 		{"graph that does not verify", parse(t, `graph g(%x: f32[1,1,4,4]) -> (%1) {
-  %1 = maxpool2d %x {kernel=[2,2]} : f32[1,1,3,3]
-}`), []*Tensor{New([]int{1, 1, 4, 4})}, "graph g does not verify: %1 = maxpool2d: maxpool2d: missing attribute ceil_mode"},
+  %1 = maxpool2d %x {kernel=[2,2]} : f32[1,1,2,2]
+}`), []*Tensor{New([]int{1, 1, 4, 4})}, "graph g does not verify: %1 = maxpool2d: got type f32[1,1,2,2], want f32[1,1,3,3]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -119,6 +119,16 @@ func TestRunErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestUnreadConstNeedsNoData(t *testing.T) {
+	// Consts are decoded when first read, so a dead one without data
+	// (left for dead-code elimination) does not stop the run.
+	got := run(t, `graph g(%x: f32[2]) -> (%1) {
+  %w = const f32[2] @never_loaded
+  %1 = neg %x : f32[2]
+}`, tensor([]int{2}, 1, -2))
+	expect(t, got, tensor([]int{2}, -1, 2))
 }
 
 func TestUnsupportedOpIsAnError(t *testing.T) {
