@@ -116,20 +116,43 @@ func EncodeNPY(shape []int, data []float32) []byte {
 // WriteFileAtomic writes data to path through a temporary file in the same
 // folder, so that a failure never leaves a partial file behind.
 func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
+	return WriteFilesAtomic([]string{path}, [][]byte{data})
+}
+
+// WriteFilesAtomic writes several files all or nothing: each goes to a
+// temporary file beside it, and the renames happen only once every write
+// succeeded.
+func WriteFilesAtomic(paths []string, data [][]byte) error {
+	var temps []string
+	cleanup := func() {
+		for _, t := range temps {
+			os.Remove(t)
+		}
 	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
+	for i, path := range paths {
+		tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+		if err != nil {
+			cleanup()
+			return err
+		}
+		temps = append(temps, tmp.Name())
+		_, werr := tmp.Write(data[i])
+		if err := tmp.Chmod(0o644); werr == nil {
+			werr = err
+		}
+		if err := tmp.Close(); werr == nil {
+			werr = err
+		}
+		if werr != nil {
+			cleanup()
+			return werr
+		}
 	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
+	for i, path := range paths {
+		if err := os.Rename(temps[i], path); err != nil {
+			cleanup()
+			return err
+		}
 	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-	}
-	return werr
+	return nil
 }

@@ -23,17 +23,23 @@ var conformanceDir = filepath.Join("..", "..", "..", "..", "shared", "onnx-tests
 // conformanceDir, skipping the test if there is none.
 func conformanceModels(t *testing.T) []string {
 	t.Helper()
+	paths, err := findModels(conformanceDir)
+	if err != nil || len(paths) == 0 {
+		t.Skipf("no ONNX conformance models under %s (%v)", conformanceDir, err)
+	}
+	return paths
+}
+
+// findModels returns the paths of the .onnx files under dir.
+func findModels(dir string) ([]string, error) {
 	var paths []string
-	err := filepath.WalkDir(conformanceDir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".onnx") {
 			paths = append(paths, p)
 		}
 		return err
 	})
-	if err != nil || len(paths) == 0 {
-		t.Skipf("no ONNX conformance models under %s (%v)", conformanceDir, err)
-	}
-	return paths
+	return paths, err
 }
 
 // roundTrip checks that m survives Encode and DecodeModel unchanged and
