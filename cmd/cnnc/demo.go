@@ -1,10 +1,62 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+
+	"cnnc/codegen"
 )
 
+//go:generate go run cnnc/frontend/onnx/onnxbuild/internal/genexample example/tinyresnet.onnx
+
+// exampleModel is a small ResNet-style CNN (basic residual blocks, a
+// depthwise-separable block with ReLU6, pooling, a classifier) built by
+// onnxbuild.TinyResNet with deterministic random weights.
+//
+//go:embed example/tinyresnet.onnx
+var exampleModel []byte
+
+// runDemo is the main job on the embedded example: inspect it, evaluate it
+// on the CPU, compile it, and on a GPU machine run it there too.
 func runDemo(args []string, stdout io.Writer) error {
-	return fmt.Errorf("not wired yet")
+	fs := newFlags("demo", "demo [--keep DIR]", stdout)
+	keep := fs.String("keep", "", "write the example model and its compiled artifact into `DIR` instead of a temporary folder")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return badInputf("demo takes no arguments")
+	}
+	dir := *keep
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "cnnc-demo"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	model := filepath.Join(dir, "tinyresnet.onnx")
+	if err := os.WriteFile(model, exampleModel, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "== the example model (%s, %d bytes)\n", model, len(exampleModel))
+	if err := runInspect([]string{"--no-ir", model}, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "\n== evaluate on the CPU reference interpreter (random input, seed 1)")
+	if err := runEval([]string{model}, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "\n== compile to PTX")
+	if _, err := codegen.FindBackend(); err != nil {
+		fmt.Fprintf(stdout, "skipped: %v\n", err)
+		return nil
+	}
+	ptx := filepath.Join(dir, "tinyresnet.ptx")
+	return runCompile([]string{model, "-o", ptx}, stdout)
 }

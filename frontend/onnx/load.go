@@ -265,7 +265,7 @@ func checkDeclared(vi *ValueInfo, t ir.Type, batchSet bool) error {
 func (im *importer) materialize(o *operand, origin string) *ir.Value {
 	if o.v == nil {
 		blob := ""
-		if o.c.Elems() > 16 || o.c.DType == ir.F16 {
+		if o.blob != "" || o.c.Elems() > 8 || o.c.DType == ir.F16 {
 			base := o.blob
 			if base == "" {
 				base = "const"

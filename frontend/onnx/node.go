@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"strconv"
 	"slices"
 
 	"cnnc/ir"
@@ -198,7 +199,7 @@ func (c *nodeCtx) attrFloat(name string, def float64) (float64, error) {
 	if a == nil || err != nil {
 		return def, err
 	}
-	return float64(a.F), nil
+	return widen(a.F), nil
 }
 
 func (c *nodeCtx) attrString(name, def string) (string, error) {
@@ -292,4 +293,14 @@ func (c *nodeCtx) reshape(i int, shape []int) error {
 	}
 	c.setValue(0, v)
 	return nil
+}
+
+// widen converts a float32 attribute to the float64 with the same shortest
+// decimal form, so 1e-05 stays 1e-05 rather than 9.999999747378752e-06.
+func widen(f float32) float64 {
+	v, err := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+	if err != nil {
+		return float64(f)
+	}
+	return v
 }
