@@ -151,7 +151,9 @@ func (d *Device) Name() (string, error) {
 // NVML also knows the card by.
 func (d *Device) PCIBusID() (string, error) {
 	buf := make([]byte, 64)
-	err := d.do(func() error { return check("cuDeviceGetPCIBusId", drv.deviceGetPCIBusID(&buf[0], int32(len(buf)), d.dev)) })
+	err := d.do(func() error {
+		return check("cuDeviceGetPCIBusId", drv.deviceGetPCIBusID(&buf[0], int32(len(buf)), d.dev))
+	})
 	return cStringIn(buf), err
 }
 
@@ -168,21 +170,21 @@ type Attribute int32
 
 // Device attributes used by cnnc (values from cuda.h).
 const (
-	AttrMaxThreadsPerBlock        Attribute = 1
-	AttrMaxSharedPerBlock         Attribute = 8
-	AttrWarpSize                  Attribute = 10
-	AttrClockRateKHz              Attribute = 13
-	AttrMultiprocessorCount       Attribute = 16
-	AttrMemoryClockRateKHz        Attribute = 36
-	AttrGlobalMemoryBusWidth      Attribute = 37
-	AttrL2CacheSize               Attribute = 38
-	AttrMaxThreadsPerSM           Attribute = 39
-	AttrComputeCapabilityMajor    Attribute = 75
-	AttrComputeCapabilityMinor    Attribute = 76
-	AttrMaxSharedPerSM            Attribute = 81
-	AttrMaxRegistersPerSM         Attribute = 82
-	AttrMaxSharedPerBlockOptin    Attribute = 97
-	AttrMaxBlocksPerSM            Attribute = 106
+	AttrMaxThreadsPerBlock     Attribute = 1
+	AttrMaxSharedPerBlock      Attribute = 8
+	AttrWarpSize               Attribute = 10
+	AttrClockRateKHz           Attribute = 13
+	AttrMultiprocessorCount    Attribute = 16
+	AttrMemoryClockRateKHz     Attribute = 36
+	AttrGlobalMemoryBusWidth   Attribute = 37
+	AttrL2CacheSize            Attribute = 38
+	AttrMaxThreadsPerSM        Attribute = 39
+	AttrComputeCapabilityMajor Attribute = 75
+	AttrComputeCapabilityMinor Attribute = 76
+	AttrMaxSharedPerSM         Attribute = 81
+	AttrMaxRegistersPerSM      Attribute = 82
+	AttrMaxSharedPerBlockOptin Attribute = 97
+	AttrMaxBlocksPerSM         Attribute = 106
 )
 
 // Attribute returns a device attribute.

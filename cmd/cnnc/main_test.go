@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"cnnc/frontend/onnx"
+	"cnnc/frontend/onnx/onnxbuild"
+	"cnnc/internal/tensorfile"
+	"cnnc/ir/interp"
+)
+
+// cli runs the CLI in process and returns the exit code, stdout and stderr.
+func cli(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func exampleOnDisk(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "tiny.onnx")
+	if err := os.WriteFile(p, exampleModel, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBadInputExitCodes(t *testing.T) {
+	model := exampleOnDisk(t)
+	dir := t.TempDir()
+	wrong := filepath.Join(dir, "wrong.npy")
+	if err := os.WriteFile(wrong, tensorfile.EncodeNPY([]int{1, 3, 16, 16}, make([]float32, 768)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unsup := onnxbuild.New("bad", 17)
+	unsup.Output(unsup.Node("NonMaxSuppression", []string{unsup.Input("x", onnx.DTFloat, 1, 4)}), onnx.DTFloat)
+	unsupPath := filepath.Join(dir, "unsup.onnx")
+	if err := os.WriteFile(unsupPath, unsup.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"inspect"}, "want one model file"},
+		{[]string{"inspect", filepath.Join(dir, "missing.onnx")}, "cannot read the model"},
+		{[]string{"inspect", model, "--batch", "-3"}, "want a positive batch"},
+		{[]string{"inspect", model, "--frob"}, "flag provided but not defined"},
+		{[]string{"eval", model, "--input", wrong}, "has shape [1 3 16 16], the model wants [1 3 32 32]"},
+		{[]string{"eval", model, "--input", "nosuch=" + wrong}, "the model has no input of that name"},
+		{[]string{"eval", model, "--input", filepath.Join(dir, "missing.npy")}, "missing.npy"},
+		{[]string{"compile", unsupPath, "-o", filepath.Join(dir, "unsup.ptx")}, "unsupported: op NonMaxSuppression"},
+		{[]string{"compile", model, "--target", "sm_50"}, `unknown target "sm_50"`},
+	}
+	for _, c := range cases {
+		code, _, stderr := cli(c.args...)
+		if code != exitBadInput {
+			t.Errorf("cnnc %v: exit %d, want %d (stderr %q)", c.args, code, exitBadInput, stderr)
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") > 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("cnnc %v: stderr %q, want one line containing %q", c.args, stderr, c.want)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "unsup*")); len(left) != 1 {
+		t.Errorf("a failed compile left files behind: %v", left)
+	}
+}
+
+func TestEvalWritesOutput(t *testing.T) {
+	model := exampleOnDisk(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "x.npy")
+	x := interp.Random([]int{1, 3, 32, 32}, 7)
+	if err := os.WriteFile(in, tensorfile.EncodeNPY(x.Shape, x.Data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "y.npy")
+	if code, _, stderr := cli("eval", model, "--input", in, "-o", out); code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, stderr)
+	}
+	got, err := tensorfile.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := onnx.Load(model, onnx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := interp.Run(g, []*interp.Tensor{x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := interp.Compare(interp.FromIR(got), want[0], 0, 0); err != nil {
+		t.Errorf("y.npy differs from the interpreter: %v", err)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, cmd := range commands {
+		code, stdout, _ := cli(cmd.name, "--help")
+		if code != 0 || !strings.Contains(stdout, "usage: cnnc "+cmd.name) {
+			t.Errorf("cnnc %s --help: exit %d, stdout %q", cmd.name, code, stdout)
+		}
+	}
+	if code, stdout, _ := cli("--help"); code != 0 || !strings.Contains(stdout, "inspect") {
+		t.Errorf("cnnc --help: exit %d, stdout %q", code, stdout)
+	}
+}
