@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 15s
 
-.PHONY: all build demo test fuzz vet
+.PHONY: all build demo test fuzz vet gpu-bin
 
 all: build
 
@@ -27,3 +27,11 @@ test: vet
 fuzz:
 	$(GO) test ./frontend/onnx -run '^$$' -fuzz '^FuzzDecodeModel$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ir -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+
+# Everything one device call needs, in .bin/ (git-ignored; pass carry: [".bin"]):
+# the CLI, the GPU test binaries and a copy of the conformance data.
+GPU_TESTS = e2e runtime runtime/cuda runtime/nvml cmd/cnnc
+gpu-bin:
+	$(GO) build -ldflags='-s -w' -o .bin/cnnc ./cmd/cnnc
+	for p in $(GPU_TESTS); do $(GO) test -c -ldflags='-s -w' -o .bin/$$(echo $$p | tr / _).test ./$$p || exit 1; done
+	rm -rf .bin/onnx-tests && cp -r ../shared/onnx-tests .bin/onnx-tests

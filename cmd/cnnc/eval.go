@@ -44,7 +44,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	xs, err := graphInputs(g, given, bound, *seed)
+	xs, err := lineUpInputs(graphSpecs(g, false), given, bound, *seed)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func runEval(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s: %s\n", g.ExternalOutputName(i), summarize(y))
 	}
 	if *out != "" {
-		return writeOutputs(*out, g, ys)
+		return writeTensors(*out, graphSpecs(g, true), ys)
 	}
 	return nil
 }
@@ -101,29 +101,48 @@ func loadBinding(path string, lf loadFlags, given map[string]*ir.Tensor) (*ir.Gr
 	}
 }
 
-// graphInputs lines up the given tensors with the graph's inputs, checking
-// shapes, and fills the rest with random data.
-func graphInputs(g *ir.Graph, given, bound map[string]*ir.Tensor, seed uint64) ([]*interp.Tensor, error) {
+// tensorSpec is a model input or output as the CLI names it.
+type tensorSpec struct {
+	name  string
+	shape []int
+}
+
+func graphSpecs(g *ir.Graph, outputs bool) []tensorSpec {
+	vals, name := g.Inputs, g.ExternalInputName
+	if outputs {
+		vals, name = g.Outputs, g.ExternalOutputName
+	}
+	specs := make([]tensorSpec, len(vals))
+	for i, v := range vals {
+		specs[i] = tensorSpec{name(i), v.Type.Shape}
+	}
+	return specs
+}
+
+// lineUpInputs matches the given tensors with a model's inputs (a nameless
+// one is the first input), checking shapes, and fills the rest with random
+// data (seed+i for input i), so eval and run see the same inputs. Names
+// bound as constants at import are accepted too.
+func lineUpInputs(specs []tensorSpec, given, bound map[string]*ir.Tensor, seed uint64) ([]*interp.Tensor, error) {
 	known := map[string]bool{"": true}
-	var xs []*interp.Tensor
-	for i, v := range g.Inputs {
-		name := g.ExternalInputName(i)
-		known[name] = true
-		t := given[name]
+	xs := make([]*interp.Tensor, len(specs))
+	for i, in := range specs {
+		known[in.name] = true
+		t := given[in.name]
 		if t == nil && i == 0 {
 			t = given[""]
 		}
 		if t == nil {
-			xs = append(xs, interp.Random(v.Type.Shape, seed+uint64(i)))
+			xs[i] = interp.Random(in.shape, seed+uint64(i))
 			continue
 		}
-		if !ir.ShapeEqual(t.Shape, v.Type.Shape) {
-			return nil, badInputf("input %q has shape %v, the model wants %v", name, t.Shape, v.Type.Shape)
+		if !ir.ShapeEqual(t.Shape, in.shape) {
+			return nil, badInputf("input %q has shape %v, the model wants %v", in.name, t.Shape, in.shape)
 		}
 		if !t.DType.IsFloat() {
-			return nil, badInputf("input %q has dtype %s, the model wants %s", name, t.DType, v.Type.DType)
+			return nil, badInputf("input %q has dtype %s, the model wants f32", in.name, t.DType)
 		}
-		xs = append(xs, interp.FromIR(t))
+		xs[i] = interp.FromIR(t)
 	}
 	for name := range given {
 		if !known[name] && bound[name] == nil {
@@ -147,13 +166,15 @@ func summarize(t *interp.Tensor) string {
 	return fmt.Sprintf("f32%v min %.6g max %.6g mean %.6g first %v", t.Shape, lo, hi, mean, head)
 }
 
-func writeOutputs(path string, g *ir.Graph, ys []*interp.Tensor) error {
+// writeTensors writes outputs as .npy: path for one, path_<name>.npy for
+// each of several.
+func writeTensors(path string, specs []tensorSpec, ys []*interp.Tensor) error {
 	if len(ys) == 1 {
 		return tensorfile.WriteFileAtomic(path, tensorfile.EncodeNPY(ys[0].Shape, ys[0].Data))
 	}
 	base := strings.TrimSuffix(path, filepath.Ext(path))
 	for i, y := range ys {
-		p := fmt.Sprintf("%s_%s.npy", base, sanitizeFileName(g.ExternalOutputName(i)))
+		p := fmt.Sprintf("%s_%s.npy", base, sanitizeFileName(specs[i].name))
 		if err := tensorfile.WriteFileAtomic(p, tensorfile.EncodeNPY(y.Shape, y.Data)); err != nil {
 			return err
 		}

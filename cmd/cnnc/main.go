@@ -26,6 +26,7 @@ func init() {
 		{"demo", "inspect and evaluate the embedded example model", runDemo},
 		{"inspect", "print a model's IR and per-layer FLOPs, bytes and parameters", runInspect},
 		{"eval", "run a model on the CPU reference interpreter", runEval},
+		{"run", "run a compiled model on the GPU and time it", runRun},
 		{"compile", "compile a model to PTX, a launch plan and packed weights", runCompile},
 	}
 }

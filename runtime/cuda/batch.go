@@ -125,3 +125,20 @@ func (b *Batch) Capture(s Stream, record func() error) (GraphExec, error) {
 	}
 	return exec, nil
 }
+
+// CreateEvent creates a timing event; see Device.CreateEvent.
+func (b *Batch) CreateEvent() (Event, error) {
+	if err := b.ok(); err != nil {
+		return 0, err
+	}
+	var e Event
+	return e, check("cuEventCreate", drv.eventCreate(&e, 0))
+}
+
+// DestroyEvent destroys an event; 0 is a no-op.
+func (b *Batch) DestroyEvent(e Event) error {
+	if err := b.ok(); err != nil || e == 0 {
+		return err
+	}
+	return check("cuEventDestroy_v2", drv.eventDestroy(e))
+}

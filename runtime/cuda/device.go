@@ -14,9 +14,10 @@ import (
 type Device struct {
 	Ordinal int
 
-	dev   int32 // CUdevice
-	ctx   uintptr
-	calls chan call
+	dev     int32 // CUdevice
+	ctx     uintptr
+	calls   chan call
+	release func() error // run on the thread by Close
 
 	mu     sync.RWMutex // read-held by calls in flight, write-held by Close
 	closed bool
@@ -54,21 +55,33 @@ func Open(ordinal int) (*Device, error) {
 	if ordinal < 0 || ordinal >= int(n) {
 		return nil, fmt.Errorf("cuda: no device %d; this machine has %d (0 to %d)", ordinal, n, n-1)
 	}
-	d := &Device{Ordinal: ordinal, calls: make(chan call)}
-	ready := make(chan error)
-	go d.serve(ready)
-	if err := <-ready; err != nil {
+	d := &Device{Ordinal: ordinal}
+	if err := d.start(d.attach, d.detach); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-// serve is the device's goroutine: it locks itself to an OS thread for
-// good (the thread ends with it), makes the context current there and runs
-// calls until Close.
-func (d *Device) serve(ready chan<- error) {
+// start starts the device's goroutine, which runs attach on its thread
+// first; Close runs release there last.
+func (d *Device) start(attach, release func() error) error {
+	d.calls, d.release = make(chan call), release
+	ready := make(chan error)
+	go d.serve(attach, ready)
+	return <-ready
+}
+
+// serve is the device's goroutine: it locks itself to an OS thread,
+// attaches (makes the context current there) and runs calls until Close.
+// It unlocks before it returns so that the thread goes back to Go's pool:
+// a locked goroutine that exits makes Go destroy its thread, and in a cgo
+// build making purego calls that crashed the process (SIGSEGV entering a
+// new thread, every run of TestDeviceThreadsEndCleanly; compare
+// golang/go#80723), never when unlocked.
+func (d *Device) serve(attach func() error, ready chan<- error) {
 	runtime.LockOSThread()
-	err := d.attach()
+	defer runtime.UnlockOSThread()
+	err := attach()
 	ready <- err
 	if err != nil {
 		return
@@ -90,6 +103,15 @@ func (d *Device) attach() error {
 		return newError("cuCtxSetCurrent", r)
 	}
 	return nil
+}
+
+// detach synchronizes, unbinds the context from the thread (which Go
+// reuses afterwards) and releases the primary context.
+func (d *Device) detach() error {
+	return errors.Join(
+		check("cuCtxSynchronize", drv.ctxSynchronize()),
+		check("cuCtxSetCurrent", drv.ctxSetCurrent(0)),
+		check("cuDevicePrimaryCtxRelease_v2", drv.primaryCtxRelease(d.dev)))
 }
 
 // run calls f, turning a panic into an outcome for the caller's goroutine.
@@ -122,7 +144,8 @@ func (d *Device) do(f func() error) error {
 
 // Close waits for calls in flight, synchronizes the context, releases the
 // primary context (freeing what is still allocated in it once no other
-// Device holds it) and ends the device's thread. Closing twice is a no-op.
+// Device holds it) and ends the device's goroutine. Closing twice is a
+// no-op.
 func (d *Device) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -131,12 +154,12 @@ func (d *Device) Close() error {
 	}
 	d.closed = true
 	done := make(chan outcome, 1)
-	d.calls <- call{func() error {
-		err := check("cuCtxSynchronize", drv.ctxSynchronize())
-		return errors.Join(err, check("cuDevicePrimaryCtxRelease_v2", drv.primaryCtxRelease(d.dev)))
-	}, done}
+	d.calls <- call{d.release, done}
 	o := <-done
 	close(d.calls)
+	if o.panicked {
+		panic(o.panicVal)
+	}
 	return o.err
 }
 

@@ -51,6 +51,9 @@ func PointerParams(args ...DevicePtr) *Params {
 // Len is the number of parameters.
 func (p *Params) Len() int { return len(p.vals) }
 
+// Values returns a copy of the parameter slots.
+func (p *Params) Values() []uint64 { return append([]uint64(nil), p.vals...) }
+
 // SetPtr sets parameter i to a device pointer.
 func (p *Params) SetPtr(i int, v DevicePtr) { p.vals[i] = uint64(v) }
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine from the repository root, after `make gpu-bin`
+# here and with carry: [".bin"]. Usage: bench/gpu_check.sh tests|models
+# Logs go to $OUT; the last lines printed are a summary.
+set -u
+OUT=${OUT:-/tmp/cnnc-out}
+mkdir -p "$OUT"
+B=$PWD/.bin
+export CNNC_ONNX_TESTS=$B/onnx-tests
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,driver_version --format=csv,noheader | tee "$OUT/card.txt"
+
+tests() {
+  for t in runtime_cuda runtime runtime_nvml cmd_cnnc e2e; do
+    (cd "$B" && timeout 300 ./$t.test -test.v -test.timeout 290s) > "$OUT/test_$t.log" 2>&1
+    echo "$t: exit $? $(grep -cE '^(=== RUN|    --- PASS|--- PASS)' "$OUT/test_$t.log") lines; $(grep -E '^(--- FAIL|FAIL|ok|PASS|gpu conformance)' "$OUT/test_$t.log" | tail -3 | tr '\n' ' ')"
+  done
+}
+
+models() {
+  M=${MODELS:-resnet18,resnet50,mobilenet_v2,efficientnet_b0,mobilenet_v3_large}
+  D=/tmp/cnnc-models
+  mkdir -p $D
+  PYTHONUNBUFFERED=1 python3 bench/peers/torchvision_models.py export --models "$M" --batches 1,8 --dynamo resnet18 --out $D > "$OUT/export.log" 2>&1 || { echo "export failed"; tail -20 "$OUT/export.log"; }
+  PYTHONUNBUFFERED=1 python3 bench/peers/torchvision_models.py peak > "$OUT/peak.jsonl" 2>&1
+  PYTHONUNBUFFERED=1 python3 bench/peers/torchvision_models.py eager --models "$M" --batches 1,32 > "$OUT/eager.jsonl" 2>&1
+  for m in ${M//,/ }; do
+    for b in 1 8 32; do
+      $B/cnnc compile $D/$m.onnx --batch $b -o $D/${m}_b$b.ptx >> "$OUT/compile.log" 2>&1 || echo "compile $m b$b failed: $(tail -1 $OUT/compile.log)"
+      exp=""
+      [ -f $D/${m}_b${b}_output.npy ] && exp="--input $D/${m}_b${b}_input.npy --expect $D/${m}_b${b}_output.npy"
+      $B/cnnc run $D/${m}_b$b.ptx $exp --iters 50 --json "$OUT/run_${m}_b$b.json" >> "$OUT/run.log" 2>&1 || echo "run $m b$b failed: $(tail -1 $OUT/run.log)"
+    done
+  done
+  if [ -f $D/resnet18_dynamo.onnx ]; then
+    $B/cnnc compile $D/resnet18_dynamo.onnx -o $D/resnet18_dynamo.ptx >> "$OUT/compile.log" 2>&1 &&
+      $B/cnnc run $D/resnet18_dynamo.ptx --input $D/resnet18_b1_input.npy --expect $D/resnet18_b1_output.npy --json "$OUT/run_resnet18_dynamo_b1.json" >> "$OUT/run.log" 2>&1 || echo "dynamo resnet18 failed: $(tail -1 $OUT/run.log)"
+  fi
+  cat "$OUT/peak.jsonl"
+  grep -h '"median_ms"' "$OUT/eager.jsonl" | tr -d '\n' | head -c 3000; echo
+  for f in "$OUT"/run_*.json; do python3 -c "import json,sys; r=json.load(open('$f')); print('$(basename $f .json)', r['batch'], r.get('rel_l2'), round(r['median_ms'],3))"; done
+}
+
+"$@"

@@ -1,0 +1,305 @@
+// Package runtime runs a compiled model on the GPU: it loads the PTX (JIT
+// to the card), allocates one arena for every activation and one buffer for
+// the weights, uploads the weights once, and runs or times the plan's
+// launch list, directly or as a captured CUDA graph.
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+
+	"cnnc/artifact"
+	"cnnc/runtime/cuda"
+)
+
+// ErrBadArtifact is matched (errors.Is) by the errors of compiled-model
+// files that are missing, malformed or not from the same compile: the
+// user's input, not a device failure.
+var ErrBadArtifact = errors.New("bad compiled model")
+
+type artifactError struct{ err error }
+
+func (e *artifactError) Error() string        { return e.err.Error() }
+func (e *artifactError) Unwrap() error        { return e.err }
+func (e *artifactError) Is(target error) bool { return target == ErrBadArtifact }
+
+func badArtifact(err error) error { return &artifactError{err} }
+
+// Artifact is a compiled model's three files, read and checked on the
+// host (no GPU needed).
+type Artifact struct {
+	PTXPath  string
+	PlanPath string
+	Plan     *artifact.Plan
+	PTX      []byte
+	Weights  []byte
+}
+
+// entryRE finds the kernels a PTX module defines.
+var entryRE = regexp.MustCompile(`\.entry\s+([A-Za-z_$%][A-Za-z0-9_$]*)`)
+
+// ReadArtifact reads model.ptx and the plan and weights beside it: the
+// plan must validate, the weights match its size and SHA-256, and every
+// kernel the plan launches be defined in the PTX. Its errors match
+// ErrBadArtifact.
+func ReadArtifact(ptxPath string) (*Artifact, error) {
+	planPath, _ := artifact.Paths(ptxPath)
+	ptx, err := os.ReadFile(ptxPath)
+	if err != nil {
+		return nil, badArtifact(err)
+	}
+	plan, err := artifact.ReadPlan(planPath)
+	if err != nil {
+		return nil, badArtifact(err)
+	}
+	weights, err := plan.ReadWeights(planPath)
+	if err != nil {
+		return nil, badArtifact(err)
+	}
+	entries := map[string]bool{}
+	for _, m := range entryRE.FindAllSubmatch(ptx, -1) {
+		entries[string(m[1])] = true
+	}
+	for i, l := range plan.Launches {
+		if !entries[l.Kernel] {
+			return nil, badArtifact(fmt.Errorf("%s: launch %d runs kernel %s, which %s does not define", planPath, i, l.Kernel, ptxPath))
+		}
+	}
+	return &Artifact{PTXPath: ptxPath, PlanPath: planPath, Plan: plan, PTX: ptx, Weights: weights}, nil
+}
+
+// Executor runs one compiled model on one device. Its methods are not
+// safe for concurrent use.
+type Executor struct {
+	dev      *cuda.Device
+	art      *Artifact
+	module   *cuda.Module
+	arena    cuda.DevicePtr
+	weights  cuda.DevicePtr
+	stream   cuda.Stream
+	launches []launch
+	graph    cuda.GraphExec // the launch list captured, on first use
+	spin     *spinKernel    // loaded on first TimeKernels
+}
+
+// launch is one entry of the launch list, resolved on the device.
+type launch struct {
+	fn          cuda.Function
+	grid, block cuda.Dim3
+	shared      int
+	params      *cuda.Params
+}
+
+// defaultSharedBytes is the dynamic shared memory a kernel may use without
+// opting in.
+const defaultSharedBytes = 48 << 10
+
+// Load reads the compiled model at ptxPath (see ReadArtifact) and loads it
+// onto dev.
+func Load(dev *cuda.Device, ptxPath string) (*Executor, error) {
+	a, err := ReadArtifact(ptxPath)
+	if err != nil {
+		return nil, err
+	}
+	return LoadArtifact(dev, a)
+}
+
+// LoadArtifact JIT-compiles the PTX, resolves every launch's kernel once,
+// opts kernels into more than 48 KiB of dynamic shared memory where the
+// plan asks for it, allocates the arena (zeroed) and the weights buffer
+// and uploads the weights. On error everything it made is freed.
+func LoadArtifact(dev *cuda.Device, a *Artifact) (_ *Executor, err error) {
+	e := &Executor{dev: dev, art: a}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, e.Close())
+		}
+	}()
+	if e.module, err = dev.LoadModule(a.PTX); err != nil {
+		return nil, fmt.Errorf("%s: %w", a.PTXPath, err)
+	}
+	p := a.Plan
+	fns := map[string]cuda.Function{}
+	maxShared := map[string]int{}
+	for i, l := range p.Launches {
+		fn, ok := fns[l.Kernel]
+		if !ok {
+			if fn, err = e.module.Function(l.Kernel); err != nil {
+				return nil, fmt.Errorf("launch %d: %w", i, err)
+			}
+			fns[l.Kernel] = fn
+		}
+		maxShared[l.Kernel] = max(maxShared[l.Kernel], l.SharedBytes)
+		e.launches = append(e.launches, launch{
+			fn:     fn,
+			grid:   cuda.Dim3{X: l.Grid[0], Y: l.Grid[1], Z: l.Grid[2]},
+			block:  cuda.Dim3{X: l.Block[0], Y: l.Block[1], Z: l.Block[2]},
+			shared: l.SharedBytes,
+		})
+	}
+	for name, bytes := range maxShared {
+		if bytes > defaultSharedBytes {
+			if err = fns[name].SetMaxDynamicShared(bytes); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if e.arena, err = dev.Alloc(max(p.Arena, 1)); err != nil {
+		return nil, fmt.Errorf("arena of %d bytes: %w", p.Arena, err)
+	}
+	if err = dev.Memset(e.arena, 0, p.Arena); err != nil {
+		return nil, err
+	}
+	if e.weights, err = dev.Alloc(max(int64(len(a.Weights)), 1)); err != nil {
+		return nil, fmt.Errorf("weights of %d bytes: %w", len(a.Weights), err)
+	}
+	if err = dev.CopyHtoD(e.weights, a.Weights); err != nil {
+		return nil, err
+	}
+	for i, l := range p.Launches {
+		e.launches[i].params = kernelParams(l.Args, e.arena, e.weights)
+	}
+	if e.stream, err = dev.CreateStream(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// kernelParams makes a launch's parameters: each argument is the base of
+// its buffer plus its offset, a 64-bit device pointer.
+func kernelParams(args []artifact.Arg, arena, weights cuda.DevicePtr) *cuda.Params {
+	p := cuda.NewParams(len(args))
+	for j, a := range args {
+		base := arena
+		if a.Buffer == artifact.BufWeights {
+			base = weights
+		}
+		p.SetPtr(j, base+cuda.DevicePtr(a.Offset))
+	}
+	return p
+}
+
+// Plan is the model's plan.
+func (e *Executor) Plan() *artifact.Plan { return e.art.Plan }
+
+// Artifact is the model's files as read.
+func (e *Executor) Artifact() *Artifact { return e.art }
+
+// Close waits for queued work and frees everything the executor made.
+func (e *Executor) Close() error {
+	var errs []error
+	if e.stream != 0 {
+		errs = append(errs, e.dev.SyncStream(e.stream))
+	}
+	errs = append(errs, e.dev.DestroyGraphExec(e.graph))
+	e.graph = 0
+	errs = append(errs, e.dev.DestroyStream(e.stream))
+	e.stream = 0
+	errs = append(errs, e.dev.Free(e.arena), e.dev.Free(e.weights))
+	e.arena, e.weights = 0, 0
+	errs = append(errs, e.module.Unload())
+	if e.spin != nil {
+		errs = append(errs, e.spin.module.Unload())
+		e.spin = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Run copies inputs (one per plan input, in plan order) into the arena,
+// runs the launch list on the executor's stream, waits, and returns the
+// outputs in plan order. Only fp32 plans can be run this way for now.
+func (e *Executor) Run(inputs [][]float32) ([][]float32, error) {
+	p := e.art.Plan
+	if err := checkInputs(p, inputs); err != nil {
+		return nil, err
+	}
+	outs := make([][]float32, len(p.Outputs))
+	for i, o := range p.Outputs {
+		outs[i] = make([]float32, o.Bytes/4)
+	}
+	err := e.dev.Batch(func(b *cuda.Batch) error {
+		for i, in := range p.Inputs {
+			if err := b.CopyHtoD(e.arena+cuda.DevicePtr(in.Offset), cuda.AsBytes(inputs[i])); err != nil {
+				return fmt.Errorf("input %q: %w", in.Name, err)
+			}
+		}
+		if err := e.enqueue(b); err != nil {
+			return err
+		}
+		if err := b.SyncStream(e.stream); err != nil {
+			return err
+		}
+		for i, o := range p.Outputs {
+			if err := b.CopyDtoH(cuda.AsBytes(outs[i]), e.arena+cuda.DevicePtr(o.Offset)); err != nil {
+				return fmt.Errorf("output %q: %w", o.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+// enqueue queues the launch list on the executor's stream.
+func (e *Executor) enqueue(b *cuda.Batch) error {
+	for i, l := range e.launches {
+		if err := b.Launch(l.fn, l.grid, l.block, l.shared, e.stream, l.params); err != nil {
+			return fmt.Errorf("launch %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// checkInputs checks that a plan can be run on float32 data and that
+// inputs match its inputs in number and size.
+func checkInputs(p *artifact.Plan, inputs [][]float32) error {
+	if p.Precision != "fp32" {
+		return fmt.Errorf("precision %s: only fp32 plans can be run with data for now", p.Precision)
+	}
+	if len(inputs) != len(p.Inputs) {
+		return fmt.Errorf("got %d inputs, the model has %d (%s)", len(inputs), len(p.Inputs), tensorNames(p.Inputs))
+	}
+	for _, group := range []struct {
+		kind string
+		refs []artifact.TensorRef
+	}{{"input", p.Inputs}, {"output", p.Outputs}} {
+		for _, t := range group.refs {
+			if n := elems(t.Shape); n < 0 || int64(n)*4 != t.Bytes {
+				return fmt.Errorf("plan: %s %q is f32%v in %d bytes, want %d", group.kind, t.Name, t.Shape, t.Bytes, int64(n)*4)
+			}
+		}
+	}
+	for i, t := range p.Inputs {
+		if n := elems(t.Shape); len(inputs[i]) != n {
+			return fmt.Errorf("input %q: got %d values, want f32%v (%d values)", t.Name, len(inputs[i]), t.Shape, n)
+		}
+	}
+	return nil
+}
+
+// elems is the element count of a shape, -1 if a dimension is negative.
+func elems(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return -1
+		}
+		n *= d
+	}
+	return n
+}
+
+func tensorNames(ts []artifact.TensorRef) string {
+	s := ""
+	for i, t := range ts {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%q", t.Name)
+	}
+	return s
+}
