@@ -37,7 +37,13 @@ models() {
   fi
   cat "$OUT/peak.jsonl"
   grep -h '"median_ms"' "$OUT/eager.jsonl" | tr -d '\n' | head -c 3000; echo
-  for f in "$OUT"/run_*.json; do python3 -c "import json,sys; r=json.load(open('$f')); print('$(basename $f .json)', r['batch'], r.get('rel_l2'), round(r['median_ms'],3))"; done
+  # One file for all runs: the device returns at most 8 files.
+  for f in "$OUT"/run_*.json; do python3 -c "import json; print(json.dumps(dict(json.load(open('$f')), name='$(basename $f .json)')))"; done > "$OUT/runs.jsonl"
+  rm -f "$OUT"/run_*.json
+  python3 -c "
+import json
+for l in open('$OUT/runs.jsonl'):
+    r = json.loads(l); print(r['name'], r['batch'], r.get('rel_l2'), round(r['median_ms'], 3))"
 }
 
 "$@"
