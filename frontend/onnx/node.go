@@ -2,8 +2,8 @@ package onnx
 
 import (
 	"fmt"
-	"strconv"
 	"slices"
+	"strconv"
 
 	"cnnc/ir"
 )
