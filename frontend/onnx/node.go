@@ -251,6 +251,15 @@ func (c *nodeCtx) alias(i, j int) error {
 	return nil
 }
 
+// axisAttr reads an axis attribute and normalizes it for rank.
+func (c *nodeCtx) axisAttr(name string, def int64, rank int) (int, error) {
+	axis, err := c.attrInt(name, def)
+	if err != nil {
+		return 0, err
+	}
+	return normAxis(axis, rank, name)
+}
+
 // normAxis maps a possibly negative axis into 0..rank-1.
 func normAxis(axis int64, rank int, what string) (int, error) {
 	if axis < -int64(rank) || axis >= int64(rank) {

@@ -410,11 +410,7 @@ func importSplit(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	axis, err := c.attrInt("axis", 0)
-	if err != nil {
-		return err
-	}
-	ax, err := normAxis(axis, xt.Rank(), "axis")
+	ax, err := c.axisAttr("axis", 0, xt.Rank())
 	if err != nil {
 		return err
 	}

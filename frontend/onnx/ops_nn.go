@@ -259,11 +259,7 @@ func importLayerNorm(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	axis, err := c.attrInt("axis", -1)
-	if err != nil {
-		return err
-	}
-	ax, err := normAxis(axis, xt.Rank(), "axis")
+	ax, err := c.axisAttr("axis", -1, xt.Rank())
 	if err != nil {
 		return err
 	}
