@@ -2,12 +2,14 @@ package main
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
 	"cnnc/codegen"
+	"cnnc/runtime/cuda"
 )
 
 //go:generate go run cnnc/frontend/onnx/onnxbuild/internal/genexample example/tinyresnet.onnx
@@ -49,7 +51,8 @@ func runDemo(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, "\n== evaluate on the CPU reference interpreter (random input, seed 1)")
-	if err := runEval([]string{model}, stdout); err != nil {
+	ref := filepath.Join(dir, "tinyresnet_cpu.npy")
+	if err := runEval([]string{model, "-o", ref}, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "\n== compile to PTX")
@@ -58,5 +61,18 @@ func runDemo(args []string, stdout io.Writer) error {
 		return nil
 	}
 	ptx := filepath.Join(dir, "tinyresnet.ptx")
-	return runCompile([]string{model, "-o", ptx}, stdout)
+	if err := runCompile([]string{model, "-o", ptx}, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "\n== run on the GPU, checked against the interpreter (same input)")
+	dev, err := cuda.Open(0)
+	if errors.Is(err, cuda.ErrNoDriver) {
+		fmt.Fprintf(stdout, "skipped: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	dev.Close()
+	return runRun([]string{ptx, "--expect", ref, "--iters", "100"}, stdout)
 }
