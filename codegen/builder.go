@@ -170,6 +170,16 @@ func (k *kernel) mul(a, b value.Value) value.Value {
 	return k.b.NewMul(a, b)
 }
 
+// min is the smaller of two signed indices.
+func (k *kernel) min(a, b value.Value) value.Value {
+	x, okx := constInt(a)
+	y, oky := constInt(b)
+	if okx && oky {
+		return ci(int(min(x, y)))
+	}
+	return k.sel(k.lt(a, b), a, b)
+}
+
 // div and rem are unsigned: every index is non-negative.
 func (k *kernel) div(a value.Value, d int) value.Value {
 	if x, ok := constInt(a); ok {

@@ -16,6 +16,8 @@ import (
 
 	"cnnc/artifact"
 	"cnnc/ir"
+	"cnnc/passes"
+	"cnnc/passes/costmodel"
 )
 
 // Options control a compile.
@@ -23,6 +25,11 @@ type Options struct {
 	Target   string // sm_80 (default), sm_86, sm_89, sm_90
 	Model    string // the source model's name, recorded in the plan
 	OptLevel int
+	// Memory is plan-memory's arena layout; nil gives every value its own
+	// region (the -O0 layout).
+	Memory *passes.MemoryPlan
+	// Profile predicts each launch's time for the plan; zero leaves it out.
+	Profile costmodel.Profile
 }
 
 // Result is a compiled model.
@@ -40,25 +47,86 @@ type launchShape struct {
 	shared int
 }
 
-// nodeKernel is the state of lowering one node to one kernel.
+// nodeKernel is the state of lowering one fused kernel: its anchor node,
+// the kernel params of the anchor's inputs (nil where a prologue computes
+// the input), every external input's param, and the epilogue.
 type nodeKernel struct {
-	k    *kernel
-	n    *ir.Node
-	in   []value.Value // kernel params of the inputs
-	out  value.Value   // kernel param of the output
-	desc string        // what the kernel name says it computes
+	k        *kernel
+	n        *ir.Node
+	in       []value.Value
+	out      value.Value
+	desc     string
+	params   map[*ir.Value]value.Value
+	prologue []*ir.Node
+	epilogue []*ir.Node
 }
 
 func (c *nodeKernel) describe(s string) { c.desc = s }
+
+// prologueAnchor is the first prologue node (a depthwise conv or a global
+// average pool computed inside a GEMM's operand load), or nil.
+func (c *nodeKernel) prologueAnchor() *ir.Node {
+	if len(c.prologue) == 0 {
+		return nil
+	}
+	return c.prologue[0]
+}
+
+// prologueChain is the element-wise chain after the prologue anchor.
+func (c *nodeKernel) prologueChain() []*ir.Node {
+	var chain []*ir.Node
+	for _, n := range c.prologue[1:] {
+		if !n.Op.View {
+			chain = append(chain, n)
+		}
+	}
+	return chain
+}
+
+// applyEpilogue runs the kernel's epilogue on the anchor's value v at the
+// output coordinates coords() gives (computed only when there is one).
+func (c *nodeKernel) applyEpilogue(k *kernel, v value.Value, coords func() []value.Value) value.Value {
+	if len(c.epilogue) == 0 {
+		return v
+	}
+	return c.applyChain(k, c.epilogue, c.n.Out, v, coords())
+}
+
+// applyChain applies element-wise nodes to v, the value of cur at
+// coordinates co of cur's shape; other operands are loaded at co with
+// broadcasting (or are immediates).
+func (c *nodeKernel) applyChain(k *kernel, chain []*ir.Node, cur *ir.Value, v value.Value, co []value.Value) value.Value {
+	shape := cur.Type.Shape
+	for _, n := range chain {
+		ops := make([]value.Value, len(n.Inputs))
+		for i, in := range n.Inputs {
+			switch {
+			case in == cur:
+				ops[i] = v
+			default:
+				if s, ok := scalarConst(in); ok {
+					ops[i] = cf(s)
+				} else {
+					ops[i] = k.loadAt(c.params[in], broadcastIndex(k, co, shape, in.Type.Shape))
+				}
+			}
+		}
+		if n.Op.Unary != nil {
+			v = emitUnary(k, n, ops[0])
+		} else {
+			v = emitBinary(k, n, ops[0], ops[1])
+		}
+		cur = n.Out
+	}
+	return v
+}
 
 // emitters is the lowering table: op -> kernel emitter.
 var emitters map[*ir.OpInfo]func(*nodeKernel) (launchShape, error)
 
 func init() {
 	emitters = map[*ir.OpInfo]func(*nodeKernel) (launchShape, error){
-		ir.OpConv2D:        emitConv,
-		ir.OpGemm:          emitGemmOp,
-		ir.OpMatMul:        emitMatMul,
+		ir.OpConv2D:        emitDepthwise, // GEMM-core convolutions go through emitGemmKernel
 		ir.OpBatchNorm:     emitBatchNorm,
 		ir.OpLayerNorm:     emitLayerNorm,
 		ir.OpLRN:           emitLRN,
@@ -97,6 +165,8 @@ type lowering struct {
 	weights []byte
 	arena   int64
 	plan    *artifact.Plan
+	memory  *passes.MemoryPlan
+	profile costmodel.Profile
 }
 
 // Lower builds the LLVM module, plan and weights for g without running the
@@ -112,7 +182,10 @@ func Lower(g *ir.Graph, opt Options) (*Result, error) {
 	if err := ir.Verify(g); err != nil {
 		return nil, fmt.Errorf("graph %s does not verify: %v", g.Name, err)
 	}
-	l := &lowering{g: g, mod: newModule(), bufs: map[*ir.Value]bufRef{}}
+	l := &lowering{g: g, mod: newModule(), bufs: map[*ir.Value]bufRef{}, memory: opt.Memory, profile: opt.Profile}
+	if l.memory != nil {
+		l.arena = l.memory.Bytes
+	}
 	l.plan = &artifact.Plan{Format: artifact.FormatVersion, Model: opt.Model, Target: target, Precision: "fp32",
 		OptLevel: opt.OptLevel, PTX: "model.ptx"}
 	if len(g.Inputs) > 0 && g.Inputs[0].Type.Rank() > 0 {
@@ -121,14 +194,11 @@ func Lower(g *ir.Graph, opt Options) (*Result, error) {
 	if err := l.placeValues(); err != nil {
 		return nil, err
 	}
-	for _, n := range g.Nodes {
-		if n.Op == ir.OpConst || n.Op.View {
-			continue
+	for _, kern := range passes.Kernels(g) {
+		if err := l.emitGroup(kern); err != nil {
+			return nil, fmt.Errorf("%s: %w", kern.Anchor.Describe(), err)
 		}
-		if err := l.emitNode(n); err != nil {
-			return nil, fmt.Errorf("%s: %w", n.Describe(), err)
-		}
-		l.plan.FLOPs += n.FLOPs()
+		l.plan.FLOPs += kern.ModelFLOPs()
 	}
 	if err := l.placeOutputs(); err != nil {
 		return nil, err
@@ -194,6 +264,10 @@ const maxIndex = math.MaxInt32
 // in the arena (one region per value at -O0; views alias their input).
 func (l *lowering) placeValues() error {
 	users := l.g.Users()
+	roots := map[*ir.Node]bool{}
+	for _, k := range passes.Kernels(l.g) {
+		roots[k.Root()] = true
+	}
 	outputs := map[*ir.Value]bool{}
 	for _, v := range l.g.Outputs {
 		outputs[v] = true
@@ -223,8 +297,10 @@ func (l *lowering) placeValues() error {
 			l.weights = append(l.weights, data...)
 			l.weights = append(l.weights, make([]byte, artifact.Align(int64(len(l.weights)))-int64(len(l.weights)))...)
 			l.bufs[v] = bufRef{artifact.BufWeights, off}
-		case n.Op.View:
+		case n.Op.View && n.Sched.Kernel == 0:
 			l.bufs[v] = l.bufs[n.Inputs[0]]
+		case n.Sched.Kernel != 0 && !roots[n]:
+			// computed in registers inside its kernel
 		default:
 			l.bufs[v] = l.allocArena(v)
 		}
@@ -263,6 +339,11 @@ func constData(n *ir.Node) ([]byte, error) {
 var ErrUnsupported = errors.New("unsupported")
 
 func (l *lowering) allocArena(v *ir.Value) bufRef {
+	if l.memory != nil {
+		if off, ok := l.memory.Offsets[v]; ok {
+			return bufRef{artifact.BufArena, off}
+		}
+	}
 	off := l.arena
 	l.arena += artifact.Align(v.Type.Elems() * 4)
 	return bufRef{artifact.BufArena, off}
@@ -284,7 +365,8 @@ func (l *lowering) placeOutputs() error {
 			copyNode := &ir.Node{Op: ir.OpRelu, Inputs: []*ir.Value{v}, Out: &ir.Value{Name: v.Name + "_copy", Type: v.Type}}
 			dst := l.allocArena(copyNode.Out)
 			l.bufs[copyNode.Out] = dst
-			if err := l.emitKernel(copyNode, "copy", []*ir.Value{v}, func(c *nodeKernel) (launchShape, error) { return emitCopy(c), nil }); err != nil {
+			kern := &passes.Kernel{Nodes: []*ir.Node{copyNode}, Anchor: copyNode, Inputs: []*ir.Value{v}}
+			if err := l.emitKernel(kern, "copy", costmodel.MapThreads, nil, func(c *nodeKernel) (launchShape, error) { return emitCopy(c), nil }); err != nil {
 				return err
 			}
 			l.plan.Launches[len(l.plan.Launches)-1].Ops = []string{"copy"}
@@ -295,31 +377,98 @@ func (l *lowering) placeOutputs() error {
 	return nil
 }
 
-func (l *lowering) emitNode(n *ir.Node) error {
-	emit, ok := emitters[n.Op]
-	if !ok {
-		return fmt.Errorf("%w: no GPU kernel for op %s", ErrUnsupported, n.Op.Name)
-	}
-	for _, in := range n.Inputs {
+// emitGroup lowers one fused kernel (two launches for split-K).
+func (l *lowering) emitGroup(kern *passes.Kernel) error {
+	for _, in := range kern.Inputs {
 		if !in.Type.DType.IsFloat() {
 			return fmt.Errorf("%w: input %s is %s", ErrUnsupported, in, in.Type.DType)
 		}
 	}
-	return l.emitKernel(n, n.Op.Name, n.Inputs, emit)
+	a := kern.Anchor
+	if costmodel.IsGemmAnchor(a) {
+		return l.emitGemmKernel(kern)
+	}
+	emit, ok := emitters[a.Op]
+	if !ok {
+		return fmt.Errorf("%w: no GPU kernel for op %s", ErrUnsupported, a.Op.Name)
+	}
+	if len(kern.Prologue) > 0 {
+		return fmt.Errorf("a prologue before %s is not supported", a.Op.Name)
+	}
+	switch a.Op {
+	case ir.OpConcat, ir.OpGlobalAvgPool, ir.OpGlobalMaxPool, ir.OpSoftmax, ir.OpReduceMean, ir.OpLayerNorm:
+		if len(kern.Epilogue) > 0 {
+			return fmt.Errorf("an epilogue after %s is not supported", a.Op.Name)
+		}
+	}
+	return l.emitKernel(kern, a.Op.Name, costmodel.MapThreads, nil, emit)
 }
 
-// emitKernel makes the kernel for n with one float* per input and one for
-// the output, and appends its launch.
-func (l *lowering) emitKernel(n *ir.Node, desc string, inputs []*ir.Value, emit func(*nodeKernel) (launchShape, error)) error {
-	idx := len(l.plan.Launches)
-	threads := threadsPerBlock
-	if isGemm(n) {
-		threads = defaultTile.threads()
+// emitGemmKernel lowers a kernel anchored on the GEMM core with its tile
+// and, for split-K, the reduction kernel that applies the epilogue.
+func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
+	a := kern.Anchor
+	t := costmodel.TileFromInts(a.Sched.Tile)
+	ways := max(a.Sched.SplitK, 1)
+	var ws *bufRef
+	if ways > 1 {
+		m, n, _, batch := costmodel.GemmShape(a)
+		off := int64(0)
+		if l.memory != nil {
+			off = l.memory.Workspace[a]
+		} else {
+			off = l.arena
+			l.arena += artifact.Align(int64(m*n*batch*ways) * 4)
+		}
+		ws = &bufRef{artifact.BufArena, off}
 	}
-	k := l.mod.makeKernel(fmt.Sprintf("k%03d", idx), len(inputs)+1, threads)
-	c := &nodeKernel{k: k, n: n, out: k.params[len(inputs)], desc: desc}
-	for i := range inputs {
-		c.in = append(c.in, k.params[i])
+	main := func(c *nodeKernel) (launchShape, error) {
+		p, desc, err := gemmProblemOf(c)
+		if err != nil {
+			return launchShape{}, err
+		}
+		c.describe(desc)
+		sk := splitK{Ways: ways}
+		if ways > 1 {
+			sk.Slice = costmodel.KSlice(p.K, ways, t.BK)
+			sk.Workspace = c.k.params[len(c.k.params)-1]
+		}
+		return emitGemm(c.k, p, t, sk), nil
+	}
+	if ways == 1 {
+		return l.emitKernel(kern, "", t.Threads(), nil, main)
+	}
+	// The main kernel writes partial sums to the workspace (its last param).
+	if err := l.emitKernel(kern, "", t.Threads(), ws, main); err != nil {
+		return err
+	}
+	return l.emitKernel(kern, "", costmodel.MapThreads, ws, func(c *nodeKernel) (launchShape, error) {
+		p, desc, err := gemmProblemOf(c)
+		if err != nil {
+			return launchShape{}, err
+		}
+		c.describe(desc + "_splitk_reduce")
+		return emitSplitKReduce(c.k, p, splitK{Ways: ways, Workspace: c.k.params[len(c.k.params)-1]}), nil
+	})
+}
+
+// emitKernel makes one kernel for kern: a float* per external input, one
+// for the output and, with ws, one for a workspace; it appends the launch.
+func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws *bufRef, emit func(*nodeKernel) (launchShape, error)) error {
+	idx := len(l.plan.Launches)
+	nparams := len(kern.Inputs) + 1
+	if ws != nil {
+		nparams++
+	}
+	k := l.mod.makeKernel(fmt.Sprintf("k%03d", idx), nparams, threads)
+	a, root := kern.Anchor, kern.Root()
+	c := &nodeKernel{k: k, n: a, out: k.params[len(kern.Inputs)], desc: desc, params: map[*ir.Value]value.Value{},
+		prologue: kern.Prologue, epilogue: kern.Epilogue}
+	for i, in := range kern.Inputs {
+		c.params[in] = k.params[i]
+	}
+	for _, in := range a.Inputs {
+		c.in = append(c.in, c.params[in]) // nil where the prologue computes it
 	}
 	shape, err := emit(c)
 	if err != nil {
@@ -327,30 +476,40 @@ func (l *lowering) emitKernel(n *ir.Node, desc string, inputs []*ir.Value, emit 
 	}
 	k.finish()
 	name := fmt.Sprintf("k%03d_%s", idx, sanitizeKernelName(c.desc))
+	for _, e := range kern.Epilogue {
+		name += "_" + sanitizeKernelName(e.Op.Name)
+	}
+	if len(name) > 60 {
+		name = name[:60]
+	}
 	k.fn.SetName(name)
 	launch := artifact.Launch{Kernel: name, Grid: shape.grid, Block: [3]int{shape.block, 1, 1},
-		SharedBytes: shape.shared, FLOPs: n.FLOPs(), Bytes: n.MinBytes(), Ops: []string{n.Op.Name}}
-	if n.Origin != "" {
-		launch.Layers = []string{n.Origin}
+		SharedBytes: shape.shared, FLOPs: kern.ModelFLOPs(), Bytes: kern.MinBytes()}
+	for _, n := range kern.Nodes {
+		launch.Ops = append(launch.Ops, n.Op.Name)
+		if n.Origin != "" {
+			launch.Layers = append(launch.Layers, n.Origin)
+		}
 	}
-	for _, in := range inputs {
+	if l.profile.SMs > 0 {
+		// A split-K kernel's second launch is the reduction.
+		preds := kern.PredictLaunches(l.profile)
+		launch.PredictedNs = preds[0]
+		if len(preds) > 1 && strings.Contains(c.desc, "splitk_reduce") {
+			launch.PredictedNs = preds[1]
+		}
+	}
+	for _, in := range kern.Inputs {
 		b := l.bufs[in]
 		launch.Args = append(launch.Args, artifact.Arg{Buffer: b.buffer, Offset: b.offset})
 	}
-	out := l.bufs[n.Out]
+	out := l.bufs[root.Out]
 	launch.Args = append(launch.Args, artifact.Arg{Buffer: out.buffer, Offset: out.offset})
+	if ws != nil {
+		launch.Args = append(launch.Args, artifact.Arg{Buffer: ws.buffer, Offset: ws.offset})
+	}
 	l.plan.Launches = append(l.plan.Launches, launch)
 	return nil
-}
-
-func isGemm(n *ir.Node) bool {
-	switch n.Op {
-	case ir.OpGemm, ir.OpMatMul:
-		return true
-	case ir.OpConv2D:
-		return !(n.Inputs[1].Type.Shape[1] == 1 && n.Int("group") > 1)
-	}
-	return false
 }
 
 func sanitizeKernelName(s string) string {
@@ -360,4 +519,21 @@ func sanitizeKernelName(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// Build runs the pass pipeline on g (in place) and compiles the result,
+// using plan-memory's layout and the pipeline's device profile.
+func Build(g *ir.Graph, opt Options, popt passes.Options) (*Result, *passes.Context, error) {
+	popt.OptLevel = opt.OptLevel
+	if popt.Model == "" {
+		popt.Model = opt.Model
+	}
+	pc, err := passes.Run(g, popt)
+	if err != nil {
+		return nil, nil, err
+	}
+	opt.Memory = pc.Memory
+	opt.Profile = popt.Profile
+	res, err := Compile(g, opt)
+	return res, pc, err
 }

@@ -6,17 +6,8 @@ import (
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/ir"
+	"cnnc/passes/costmodel"
 )
-
-// emitConv lowers conv2d: depthwise convolutions (one input channel per
-// group) get a direct kernel, everything else the implicit GEMM.
-func emitConv(c *nodeKernel) (launchShape, error) {
-	w := c.n.Inputs[1].Type.Shape
-	if w[1] == 1 && c.n.Int("group") > 1 {
-		return emitDepthwise(c), nil
-	}
-	return emitImplicitGemmConv(c), nil
-}
 
 // convGeometry holds a conv2d's sizes.
 type convGeometry struct {
@@ -46,12 +37,28 @@ func (g convGeometry) inputTap(k *kernel, x, nb, ch, oh, ow, r, q, ok value.Valu
 	return k.loadGuarded(x, idx, ok, 0)
 }
 
-// emitImplicitGemmConv computes the convolution as a GEMM without
-// materializing im2col: per group z, C[m][p] = sum_k W[z*Mg+m][k] * X'[k][p]
-// with k = (c, r, q) over the window and p = (n, oh, ow) over the output.
-func emitImplicitGemmConv(c *nodeKernel) launchShape {
+// gemmProblemOf is the GEMM a GEMM-core anchor computes, with the
+// kernel's prologue feeding its operand and its epilogue in the store.
+func gemmProblemOf(c *nodeKernel) (gemmProblem, string, error) {
+	switch c.n.Op {
+	case ir.OpConv2D:
+		return convProblem(c), fmt.Sprintf("conv%dx%d", c.n.Inputs[1].Type.Shape[2], c.n.Inputs[1].Type.Shape[3]), nil
+	case ir.OpGemm:
+		return gemmOpProblem(c), "gemm", nil
+	case ir.OpMatMul:
+		p, err := matmulProblem(c)
+		return p, "matmul", err
+	}
+	return gemmProblem{}, "", fmt.Errorf("%s is not a GEMM-core op", c.n.Op.Name)
+}
+
+// convProblem is a convolution as a GEMM without materializing im2col: per
+// group z, C[m][p] = sum_k W[z*Mg+m][k] * X'[k][p] with k = (c, r, q) over
+// the window and p = (n, oh, ow) over the output. A depthwise prologue
+// computes X' itself.
+func convProblem(c *nodeKernel) gemmProblem {
 	g := convGeom(c.n)
-	x, wt, y := c.in[0], c.in[1], c.out
+	wt, y := c.in[1], c.out
 	K := g.Cg * g.KH * g.KW
 	hw := g.Ho * g.Wo
 	p := gemmProblem{M: g.Mg, N: g.N * hw, K: K, Batch: g.G,
@@ -62,7 +69,7 @@ func emitImplicitGemmConv(c *nodeKernel) launchShape {
 			ch := k.madd(z, g.Cg, k.div(kk, g.KH*g.KW))
 			r, q := k.rem(k.div(kk, g.KW), g.KH), k.rem(kk, g.KW)
 			nb, rest := k.div(pix, hw), k.rem(pix, hw)
-			return g.inputTap(k, x, nb, ch, k.div(rest, g.Wo), k.rem(rest, g.Wo), r, q, ok)
+			return g.inputTap(k, c.in[0], nb, ch, k.div(rest, g.Wo), k.rem(rest, g.Wo), r, q, ok)
 		},
 		store: func(k *kernel, z, m, pix, acc value.Value) {
 			oc := k.madd(z, g.Mg, m)
@@ -70,16 +77,50 @@ func emitImplicitGemmConv(c *nodeKernel) launchShape {
 				acc = k.fadd(acc, k.loadAt(c.in[2], oc))
 			}
 			nb, rest := k.div(pix, hw), k.rem(pix, hw)
+			acc = c.applyEpilogue(k, acc, func() []value.Value {
+				return []value.Value{nb, oc, k.div(rest, g.Wo), k.rem(rest, g.Wo)}
+			})
 			k.store(acc, k.at(y, k.add(k.mul(k.madd(nb, g.M, oc), ci(hw)), rest)))
 		},
 	}
-	c.describe(fmt.Sprintf("conv%dx%d", g.KH, g.KW))
-	return emitGemm(c.k, p, defaultTile)
+	if dw := c.prologueAnchor(); dw != nil {
+		// 1x1 conv reading a depthwise conv: X'[ch][pix] is the depthwise
+		// output at (nb, ch, oh, ow), its epilogue applied.
+		p.loadB = func(k *kernel, _, kk, pix, ok value.Value) value.Value {
+			ch, pix := k.sel(ok, kk, ci(0)), k.sel(ok, pix, ci(0))
+			nb, rest := k.div(pix, hw), k.rem(pix, hw)
+			co := []value.Value{nb, ch, k.div(rest, g.Wo), k.rem(rest, g.Wo)}
+			v := c.depthwiseAt(k, dw, co)
+			return k.sel(ok, v, cf(0))
+		}
+	}
+	return p
+}
+
+// depthwiseAt computes a depthwise conv's output at output coordinates co,
+// then the prologue's element-wise chain.
+func (c *nodeKernel) depthwiseAt(k *kernel, dw *ir.Node, co []value.Value) value.Value {
+	g := convGeom(dw)
+	nb, oc, oh, ow := co[0], co[1], co[2], co[3]
+	ch := k.div(oc, g.Mg)
+	var acc value.Value = cf(0)
+	if len(dw.Inputs) > 2 {
+		acc = k.loadAt(c.params[dw.Inputs[2]], oc)
+	}
+	w := c.params[dw.Inputs[1]]
+	for r := 0; r < g.KH; r++ {
+		for q := 0; q < g.KW; q++ {
+			wv := k.loadAt(w, k.madd(oc, g.KH*g.KW, ci(r*g.KW+q)))
+			xv := g.inputTap(k, c.params[dw.Inputs[0]], nb, ch, oh, ow, ci(r), ci(q), ci(1))
+			acc = k.fma(wv, xv, acc)
+		}
+	}
+	return c.applyChain(k, c.prologueChain(), dw.Out, acc, co)
 }
 
 // emitDepthwise is one thread per output element summing its KHxKW window
 // (fully unrolled: windows are small).
-func emitDepthwise(c *nodeKernel) launchShape {
+func emitDepthwise(c *nodeKernel) (launchShape, error) {
 	g := convGeom(c.n)
 	k := c.k
 	total := g.N * g.M * g.Ho * g.Wo
@@ -99,28 +140,25 @@ func emitDepthwise(c *nodeKernel) launchShape {
 			acc = k.fma(wv, xv, acc)
 		}
 	}
-	k.store(acc, k.at(c.out, i))
+	k.store(c.applyEpilogue(k, acc, func() []value.Value { return co }), k.at(c.out, i))
 	c.describe(fmt.Sprintf("dwconv%dx%d", g.KH, g.KW))
-	return mapShape(total, k.threads)
+	return mapShape(total, k.threads), nil
 }
 
-// emitGemmOp lowers gemm: y = alpha * op(A) op(B) + beta * C.
-func emitGemmOp(c *nodeKernel) (launchShape, error) {
+// gemmOpProblem is gemm: y = alpha * op(A) op(B) + beta * C. A global
+// average pool prologue computes A as the mean of each channel.
+func gemmOpProblem(c *nodeKernel) gemmProblem {
 	n := c.n
 	a, b := n.Inputs[0].Type.Shape, n.Inputs[1].Type.Shape
 	ta, tb := n.Int("trans_a") != 0, n.Int("trans_b") != 0
-	M, N := n.Out.Type.Shape[0], n.Out.Type.Shape[1]
-	K := a[1]
-	if ta {
-		K = a[0]
-	}
+	M, N, K, _ := costmodel.GemmShape(n)
 	alpha, beta := n.Float("alpha"), n.Float("beta")
 	p := gemmProblem{M: M, N: N, K: K, Batch: 1,
 		loadA: func(k *kernel, _, m, kk, ok value.Value) value.Value {
 			if ta {
 				return k.loadGuarded(c.in[0], k.madd(kk, M, m), ok, 0)
 			}
-			return k.loadGuarded(c.in[0], k.madd(m, K, kk), ok, 0)
+			return k.loadGuarded(c.in[0], k.madd(m, a[1], kk), ok, 0)
 		},
 		loadB: func(k *kernel, _, kk, col, ok value.Value) value.Value {
 			if tb {
@@ -136,22 +174,34 @@ func emitGemmOp(c *nodeKernel) (launchShape, error) {
 				cv := k.loadAt(c.in[2], broadcastIndex(k, []value.Value{m, col}, []int{M, N}, n.Inputs[2].Type.Shape))
 				acc = k.fma(cv, cf(beta), acc)
 			}
+			acc = c.applyEpilogue(k, acc, func() []value.Value { return []value.Value{m, col} })
 			k.store(acc, k.at(c.out, k.madd(m, N, col)))
 		},
 	}
-	c.describe("gemm")
-	return emitGemm(c.k, p, defaultTile), nil
+	if gap := c.prologueAnchor(); gap != nil && gap.Op == ir.OpGlobalAvgPool {
+		x := gap.Inputs[0].Type.Shape
+		hw := int(ir.ShapeElems(x[2:]))
+		src := c.params[gap.Inputs[0]]
+		p.loadA = func(k *kernel, _, m, kk, ok value.Value) value.Value {
+			base := k.mul(k.madd(k.sel(ok, m, ci(0)), x[1], k.sel(ok, kk, ci(0))), ci(hw))
+			sum := k.loop(ci(0), ci(hw), 1, []value.Value{cf(0)}, func(j value.Value, s []value.Value) []value.Value {
+				return []value.Value{k.fadd(s[0], k.loadAt(src, k.add(base, j)))}
+			})[0]
+			return k.sel(ok, k.fmul(sum, cf(1/float64(hw))), cf(0))
+		}
+	}
+	return p
 }
 
-// emitMatMul lowers N-D matmul with broadcast batch dims, one GEMM per
-// batch index (grid z).
-func emitMatMul(c *nodeKernel) (launchShape, error) {
+// matmulProblem is N-D matmul with broadcast batch dims, one GEMM per
+// batch index.
+func matmulProblem(c *nodeKernel) (gemmProblem, error) {
 	as, bs := c.n.Inputs[0].Type.Shape, c.n.Inputs[1].Type.Shape
 	batch, M, K, N, err := ir.MatMulDims(as, bs)
 	if err != nil {
-		return launchShape{}, err
+		return gemmProblem{}, err
 	}
-	nb := int(ir.ShapeElems(batch))
+	out := c.n.Out.Type.Shape
 	batchOffset := func(k *kernel, z value.Value, shape []int, mat int) value.Value {
 		if len(shape) <= 2 {
 			return ci(0)
@@ -159,7 +209,7 @@ func emitMatMul(c *nodeKernel) (launchShape, error) {
 		own := shape[:len(shape)-2]
 		return k.mul(broadcastIndex(k, k.coords(z, batch), batch, own), ci(mat))
 	}
-	p := gemmProblem{M: M, N: N, K: K, Batch: nb,
+	return gemmProblem{M: M, N: N, K: K, Batch: int(ir.ShapeElems(batch)),
 		loadA: func(k *kernel, z, m, kk, ok value.Value) value.Value {
 			return k.loadGuarded(c.in[0], k.add(batchOffset(k, z, as, M*K), k.madd(m, K, kk)), ok, 0)
 		},
@@ -167,11 +217,11 @@ func emitMatMul(c *nodeKernel) (launchShape, error) {
 			return k.loadGuarded(c.in[1], k.add(batchOffset(k, z, bs, K*N), k.madd(kk, N, col)), ok, 0)
 		},
 		store: func(k *kernel, z, m, col, acc value.Value) {
-			k.store(acc, k.at(c.out, k.add(k.mul(z, ci(M*N)), k.madd(m, N, col))))
+			idx := k.add(k.mul(z, ci(M*N)), k.madd(m, N, col))
+			acc = c.applyEpilogue(k, acc, func() []value.Value { return k.coords(idx, out) })
+			k.store(acc, k.at(c.out, idx))
 		},
-	}
-	c.describe("matmul")
-	return emitGemm(c.k, p, defaultTile), nil
+	}, nil
 }
 
 // broadcastIndex maps output coordinates (of outShape) to the linear index

@@ -17,13 +17,14 @@ func mapShape(total, threads int) launchShape {
 
 // emitMap writes a kernel with one thread per output element; value
 // computes the element from the output coordinates.
-func emitMap(c *nodeKernel, value func(k *kernel, co []value.Value) value.Value) launchShape {
+func emitMap(c *nodeKernel, at func(k *kernel, co []value.Value) value.Value) launchShape {
 	k := c.k
 	shape := c.n.Out.Type.Shape
 	total := int(ir.ShapeElems(shape))
 	i := k.globalThread()
 	k.exitUnless(k.lt(i, ci(total)))
-	k.store(value(k, k.coords(i, shape)), k.at(c.out, i))
+	co := k.coords(i, shape)
+	k.store(c.applyEpilogue(k, at(k, co), func() []value.Value { return co }), k.at(c.out, i))
 	return mapShape(total, k.threads)
 }
 

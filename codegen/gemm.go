@@ -2,19 +2,9 @@ package codegen
 
 import (
 	"github.com/llir/llvm/ir/value"
+
+	"cnnc/passes/costmodel"
 )
-
-// gemmTile is the tile shape of the SIMT GEMM core: a BM x BN output tile
-// per block of (BM/TM) x (BN/TN) threads, each computing a TM x TN register
-// tile, stepping through K in slices of BK staged in shared memory.
-type gemmTile struct {
-	BM, BN, BK, TM, TN int
-}
-
-// defaultTile is the -O0 tile: 64x64x8, 256 threads, 4x4 per thread.
-var defaultTile = gemmTile{BM: 64, BN: 64, BK: 8, TM: 4, TN: 4}
-
-func (t gemmTile) threads() int { return (t.BM / t.TM) * (t.BN / t.TN) }
 
 // gemmProblem describes C[z][m][n] = sum_k A[z][m][k] * B[z][k][n] through
 // functions that emit element accesses, so one core serves implicit-GEMM
@@ -30,6 +20,13 @@ type gemmProblem struct {
 	store func(k *kernel, z, m, n, acc value.Value)
 }
 
+// splitK is how a GEMM's K is divided: Ways slices of Slice each, the
+// partial sums going to Workspace[s][z][m][n] for a second kernel to add.
+type splitK struct {
+	Ways, Slice int
+	Workspace   value.Value
+}
+
 // emitGemm writes the tiled GEMM kernel body and returns its launch shape.
 //
 //	As[BK][BM+1], Bs[BK][BN] in shared memory (A padded against bank conflicts)
@@ -40,15 +37,21 @@ type gemmProblem struct {
 //	    barrier
 //	}
 //	store acc[i][j] at m = m0+ty+i*TY, n = n0+tx+j*TX (coalesced along n)
-func emitGemm(k *kernel, p gemmProblem, t gemmTile) launchShape {
-	threads := t.threads()
+func emitGemm(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape {
+	threads := t.Threads()
 	tx, ty := k.rem(k.tid(), t.BN/t.TN), k.div(k.tid(), t.BN/t.TN)
 	strideX, strideY := t.BN/t.TN, t.BM/t.TM
 	n0 := k.mul(k.ctaid('x'), ci(t.BN))
 	m0 := k.mul(k.ctaid('y'), ci(t.BM))
-	z := k.ctaid('z')
+	ways := max(sk.Ways, 1)
+	z := k.div(k.ctaid('z'), ways)
 	if p.Batch == 1 {
 		z = ci(0)
+	}
+	var kStart, kEnd value.Value = ci(0), ci(p.K)
+	if ways > 1 {
+		kStart = k.mul(k.rem(k.ctaid('z'), ways), ci(sk.Slice))
+		kEnd = k.min(k.add(kStart, ci(sk.Slice)), ci(p.K))
 	}
 	lda := t.BM + 1
 	as := k.sharedBuffer("A", t.BK*lda)
@@ -58,12 +61,12 @@ func emitGemm(k *kernel, p gemmProblem, t gemmTile) launchShape {
 	for i := range acc {
 		acc[i] = cf(0)
 	}
-	acc = k.loop(ci(0), ci(p.K), t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
+	acc = k.loop(kStart, kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
 		for e := 0; e < t.BM*t.BK; e += threads {
 			lin := k.add(k.tid(), ci(e))
 			kk, mm := k.rem(lin, t.BK), k.div(lin, t.BK)
 			m, kg := k.add(m0, mm), k.add(k0, kk)
-			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, ci(p.K)), k.lt(mm, ci(t.BM)))
+			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, kEnd), k.lt(mm, ci(t.BM)))
 			v := p.loadA(k, z, m, kg, ok)
 			k.ifThen(k.lt(mm, ci(t.BM)), func() { k.store(v, k.sharedAt(as, k.madd(kk, lda, mm))) })
 		}
@@ -71,7 +74,7 @@ func emitGemm(k *kernel, p gemmProblem, t gemmTile) launchShape {
 			lin := k.add(k.tid(), ci(e))
 			nn, kk := k.rem(lin, t.BN), k.div(lin, t.BN)
 			n, kg := k.add(n0, nn), k.add(k0, kk)
-			ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, ci(p.K)), k.lt(kk, ci(t.BK)))
+			ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, kEnd), k.lt(kk, ci(t.BK)))
 			v := p.loadB(k, z, kg, n, ok)
 			k.ifThen(k.lt(kk, ci(t.BK)), func() { k.store(v, k.sharedAt(bs, k.madd(kk, t.BN, nn))) })
 		}
@@ -100,13 +103,39 @@ func emitGemm(k *kernel, p gemmProblem, t gemmTile) launchShape {
 		for j := 0; j < t.TN; j++ {
 			n := k.add(n0, k.add(tx, ci(j*strideX)))
 			v := acc[i*t.TN+j]
-			k.ifThen(k.and(k.lt(m, ci(p.M)), k.lt(n, ci(p.N))), func() { p.store(k, z, m, n, v) })
+			k.ifThen(k.and(k.lt(m, ci(p.M)), k.lt(n, ci(p.N))), func() {
+				if ways == 1 {
+					p.store(k, z, m, n, v)
+					return
+				}
+				slot := k.add(k.mul(k.ctaid('z'), ci(p.M)), m) // block z' = z*ways + split
+				k.store(v, k.at(sk.Workspace, k.madd(slot, p.N, n)))
+			})
 		}
 	}
 	return launchShape{
-		grid:  [3]int{ceilDiv(p.N, t.BN), ceilDiv(p.M, t.BM), p.Batch},
+		grid:  [3]int{ceilDiv(p.N, t.BN), ceilDiv(p.M, t.BM), p.Batch * ways},
 		block: threads,
 	}
+}
+
+// emitSplitKReduce is the second kernel of a split-K GEMM: one thread per
+// output element adds the partial sums and runs the store (bias,
+// epilogue).
+func emitSplitKReduce(k *kernel, p gemmProblem, sk splitK) launchShape {
+	total := p.Batch * p.M * p.N
+	i := k.globalThread()
+	k.exitUnless(k.lt(i, ci(total)))
+	co := k.coords(i, []int{p.Batch, p.M, p.N})
+	// The main kernel's block z' = z*ways + s wrote Workspace[z'][m][n].
+	mn := p.M * p.N
+	base := k.add(k.mul(co[0], ci(sk.Ways*mn)), k.madd(co[1], p.N, co[2]))
+	var sum value.Value = cf(0)
+	for s := 0; s < sk.Ways; s++ {
+		sum = k.fadd(sum, k.loadAt(sk.Workspace, k.add(base, ci(s*mn))))
+	}
+	p.store(k, co[0], co[1], co[2], sum)
+	return mapShape(total, k.threads)
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Value is an SSA value: a graph input or the single output of a node.
@@ -25,6 +26,38 @@ type Node struct {
 	Const  *Tensor // data of a const node; may be nil in parsed text
 	Blob   string  // weight blob name of a const node printed as @Blob; "" prints the data inline
 	Origin string  // the ONNX node this came from, for messages and dumps
+	Sched  Schedule
+}
+
+// Schedule is how a node is grouped into kernels and tiled. Nodes with the
+// same non-zero Kernel run as one fused kernel; Kernel 0 is a kernel of its
+// own. Tile and SplitK, set on a kernel's GEMM anchor by the tile pass,
+// choose the GEMM core's block tile (BM, BN, BK, TM, TN) and how many
+// slices K is split into.
+type Schedule struct {
+	Kernel int
+	Tile   []int
+	SplitK int
+}
+
+// String prints the schedule as the text form writes it after a node's
+// type: "[k3]" or "[k3 tile=64,64,8,4,4 split_k=2]"; "" when empty.
+func (s Schedule) String() string {
+	if s.Kernel == 0 && len(s.Tile) == 0 && s.SplitK <= 1 {
+		return ""
+	}
+	out := "[k" + strconv.Itoa(s.Kernel)
+	if len(s.Tile) > 0 {
+		parts := make([]string, len(s.Tile))
+		for i, t := range s.Tile {
+			parts[i] = strconv.Itoa(t)
+		}
+		out += " tile=" + strings.Join(parts, ",")
+	}
+	if s.SplitK > 1 {
+		out += " split_k=" + strconv.Itoa(s.SplitK)
+	}
+	return out + "]"
 }
 
 // Describe names the node for an error message: its value, op and origin.

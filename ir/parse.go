@@ -388,7 +388,60 @@ func (p *parser) opBody(n *Node, vals map[string]*Value) error {
 	}
 	n.Out = &Value{Type: t}
 	n.Attrs = n.Op.withDefaults(n.Attrs)
+	if p.peek().kind == '[' {
+		return p.schedule(n)
+	}
 	return nil
+}
+
+// schedule reads "[kN tile=a,b,... split_k=S]" after a node's type.
+func (p *parser) schedule(n *Node) error {
+	p.next()
+	k, err := p.expect('w')
+	if err != nil {
+		return err
+	}
+	id, err := strconv.Atoi(strings.TrimPrefix(k.text, "k"))
+	if err != nil || !strings.HasPrefix(k.text, "k") || id < 0 {
+		return fmt.Errorf("got %q, want a kernel id kN", k.text)
+	}
+	n.Sched.Kernel = id
+	for p.peek().kind == 'w' {
+		key := p.next().text
+		if _, err := p.expect('='); err != nil {
+			return err
+		}
+		switch key {
+		case "tile":
+			for {
+				w, err := p.expect('w')
+				if err != nil {
+					return err
+				}
+				v, err := strconv.Atoi(w.text)
+				if err != nil || v < 1 {
+					return fmt.Errorf("tile size %q, want a positive integer", w.text)
+				}
+				n.Sched.Tile = append(n.Sched.Tile, v)
+				if p.peek().kind != ',' {
+					break
+				}
+				p.next()
+			}
+		case "split_k":
+			w, err := p.expect('w')
+			if err != nil {
+				return err
+			}
+			if n.Sched.SplitK, err = strconv.Atoi(w.text); err != nil || n.Sched.SplitK < 1 {
+				return fmt.Errorf("split_k %q, want a positive integer", w.text)
+			}
+		default:
+			return fmt.Errorf("unknown schedule key %q", key)
+		}
+	}
+	_, err = p.expect(']')
+	return err
 }
 
 func (p *parser) attr(n *Node) error {

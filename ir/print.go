@@ -64,6 +64,10 @@ func (n *Node) String() string {
 		writeAttrs(&b, n.Attrs)
 		b.WriteString(" : ")
 		b.WriteString(n.Out.Type.String())
+		if s := n.Sched.String(); s != "" {
+			b.WriteString(" ")
+			b.WriteString(s)
+		}
 	}
 	if n.Origin != "" {
 		b.WriteString("  # ")

@@ -56,7 +56,46 @@ func Verify(g *Graph) error {
 			bad("graph output %d %s is not defined", i, v)
 		}
 	}
+	verifyKernels(g, bad)
 	return errors.Join(errs...)
+}
+
+// verifyKernels checks fused kernels: only a kernel's last node (its root)
+// may be read outside it or be a graph output, so every other member stays
+// on chip and the kernel can run where its root stands; tiles go on GEMM
+// anchors only.
+func verifyKernels(g *Graph, bad func(string, ...any)) {
+	root := map[int]*Node{}
+	for _, n := range g.Nodes {
+		if n.Sched.Kernel != 0 {
+			root[n.Sched.Kernel] = n
+		}
+		if (len(n.Sched.Tile) > 0 || n.Sched.SplitK > 1) && n.Op.Class != ClassGemm && n.Op.Class != ClassConv {
+			bad("%s: a tile schedule on a %s op, want it on a convolution or matrix product", n.Describe(), n.Op.Class)
+		}
+	}
+	if len(root) == 0 {
+		return
+	}
+	outputs := map[*Value]bool{}
+	for _, v := range g.Outputs {
+		outputs[v] = true
+	}
+	users := g.Users()
+	for _, n := range g.Nodes {
+		k := n.Sched.Kernel
+		if k == 0 || root[k] == n {
+			continue
+		}
+		if outputs[n.Out] {
+			bad("%s: is a graph output inside kernel k%d but not its last node", n.Describe(), k)
+		}
+		for _, u := range users[n.Out] {
+			if u.Sched.Kernel != k {
+				bad("%s: inside kernel k%d, read by %s outside it", n.Describe(), k, u.Describe())
+			}
+		}
+	}
 }
 
 func verifyNode(n *Node, bad func(error)) {

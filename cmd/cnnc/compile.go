@@ -11,15 +11,95 @@ import (
 	"cnnc/artifact"
 	"cnnc/codegen"
 	"cnnc/internal/tensorfile"
+	"cnnc/passes"
+	"cnnc/passes/costmodel"
 )
 
+// stringList collects a repeatable, comma-separable flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// optFlags are the optimization flags compile and bench share.
+type optFlags struct {
+	o0, o2      bool
+	disable     stringList
+	dumpAfter   stringList
+	verify      bool
+	profile     string
+	calibration string
+}
+
+func (o *optFlags) register(fs *flagSet) {
+	fs.BoolVar(&o.o0, "O0", false, "required passes only: one kernel per layer (the baseline)")
+	fs.BoolVar(&o.o2, "O2", false, "every pass (the default)")
+	fs.Var(&o.disable, "disable", "skip the named `pass` (repeatable; see --help for the pipeline)")
+	fs.Var(&o.dumpAfter, "dump-after", "print the IR after the named `pass`, or all")
+	fs.BoolVar(&o.verify, "verify", false, "run the IR verifier after every pass")
+	fs.StringVar(&o.profile, "profile", "", "device `profile` for the cost model: "+strings.Join(costmodel.ProfileNames(), ", ")+" (default: by --target)")
+	fs.StringVar(&o.calibration, "calibration", "", "a calibration `file` written by 'cnnc bench --calibrate' (overrides --profile)")
+}
+
+// level is the optimization level the flags ask for.
+func (o *optFlags) level() (int, error) {
+	if o.o0 && o.o2 {
+		return 0, badInputf("-O0 and -O2 together")
+	}
+	if o.o0 {
+		return 0, nil
+	}
+	return 2, nil
+}
+
+// deviceProfile resolves --calibration, --profile or the target's profile.
+func (o *optFlags) deviceProfile(target string) (costmodel.Profile, error) {
+	if o.calibration != "" {
+		p, err := costmodel.Load(o.calibration)
+		return p, badInput(err)
+	}
+	name := o.profile
+	if name == "" {
+		name = target
+	}
+	p, err := costmodel.Lookup(name)
+	return p, badInput(err)
+}
+
+func (o *optFlags) passOptions(target string, dump io.Writer) (passes.Options, int, error) {
+	lvl, err := o.level()
+	if err != nil {
+		return passes.Options{}, 0, err
+	}
+	prof, err := o.deviceProfile(target)
+	if err != nil {
+		return passes.Options{}, 0, err
+	}
+	for _, n := range append(append([]string{}, o.disable...), o.dumpAfter...) {
+		if _, ok := passes.LookupPass(n); !ok && n != "all" {
+			return passes.Options{}, 0, badInputf("unknown pass %q, want one of %s", n, strings.Join(passes.PassNames(), ", "))
+		}
+	}
+	return passes.Options{OptLevel: lvl, Disable: o.disable, DumpAfter: o.dumpAfter, Dump: dump, Verify: o.verify, Profile: prof}, lvl, nil
+}
+
 func runCompile(args []string, stdout io.Writer) error {
-	fs := newFlags("compile", "compile model.onnx -o model.ptx [--batch N] [--target sm_80] [--emit-llvm]", stdout)
+	fs := newFlags("compile", "compile model.onnx -o model.ptx [--batch N] [--target sm_80] [-O0|-O2] [--report] [--dump-after PASS|all] [--disable PASS] [--verify] [--emit-llvm]", stdout)
 	var lf loadFlags
 	lf.register(fs)
+	var of optFlags
+	of.register(fs)
 	out := fs.String("o", "", "the PTX `file` to write; model.plan.json and model.weights are written beside it (default: the model's name with .ptx)")
 	target := fs.String("target", codegen.DefaultTarget, "GPU architecture: sm_80, sm_86, sm_89 or sm_90 (sm_80 PTX is JIT-compiled for newer cards)")
 	emitLLVM := fs.Bool("emit-llvm", false, "also write the LLVM IR module beside the PTX (model.ll)")
+	report := fs.Bool("report", false, "print every fusion and tiling decision with its predicted gain, and the kernels")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -30,6 +110,10 @@ func runCompile(args []string, stdout io.Writer) error {
 	if _, err := codegen.LookupTarget(*target); err != nil {
 		return badInput(err)
 	}
+	popt, lvl, err := of.passOptions(*target, stdout)
+	if err != nil {
+		return err
+	}
 	ptxPath := *out
 	if ptxPath == "" {
 		ptxPath = strings.TrimSuffix(pos[0], filepath.Ext(pos[0])) + ".ptx"
@@ -39,7 +123,7 @@ func runCompile(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := codegen.Compile(g, codegen.Options{Target: *target, Model: filepath.Base(pos[0])})
+	res, pc, err := codegen.Build(g, codegen.Options{Target: *target, Model: filepath.Base(pos[0]), OptLevel: lvl}, popt)
 	if errors.Is(err, codegen.ErrUnsupported) {
 		return badInput(err)
 	}
@@ -49,12 +133,33 @@ func runCompile(args []string, stdout io.Writer) error {
 	if err := writeArtifact(ptxPath, res, *emitLLVM); err != nil {
 		return err
 	}
+	if *report {
+		printCompileReport(stdout, res, pc, popt.Profile)
+	}
 	p := res.Plan
-	fmt.Fprintf(stdout, "compiled %s for %s in %.2fs: %d kernels, %.3f GFLOPs, arena %.1f MiB, weights %.1f MiB\n",
-		pos[0], p.Target, time.Since(start).Seconds(), len(p.Launches), float64(p.FLOPs)/1e9,
+	fmt.Fprintf(stdout, "compiled %s at -O%d for %s in %.2fs: %d kernels, %.3f GFLOPs, arena %.1f MiB, weights %.1f MiB\n",
+		pos[0], lvl, p.Target, time.Since(start).Seconds(), len(p.Launches), float64(p.FLOPs)/1e9,
 		float64(p.Arena)/(1<<20), float64(p.Weights.Bytes)/(1<<20))
 	fmt.Fprintf(stdout, "wrote %s\n", ptxPath)
 	return nil
+}
+
+// printCompileReport lists the decisions and the predicted kernels.
+func printCompileReport(w io.Writer, res *codegen.Result, pc *passes.Context, prof costmodel.Profile) {
+	fmt.Fprintf(w, "decisions (cost model: %s):\n", prof.Name)
+	for _, d := range pc.Decisions {
+		fmt.Fprintf(w, "  %s\n", d)
+	}
+	if pc.Memory != nil {
+		fmt.Fprintf(w, "plan-memory: arena %.1f MiB, %.1f MiB without reuse\n", float64(pc.Memory.Bytes)/(1<<20), float64(pc.Memory.Unshared)/(1<<20))
+	}
+	var total float64
+	fmt.Fprintln(w, "kernels:")
+	for _, l := range res.Plan.Launches {
+		total += l.PredictedNs
+		fmt.Fprintf(w, "  %-44s grid %-14v %8.1f us predicted  %s\n", l.Kernel, l.Grid, l.PredictedNs/1e3, strings.Join(l.Ops, "+"))
+	}
+	fmt.Fprintf(w, "predicted end to end: %.1f us\n", total/1e3)
 }
 
 // writeArtifact writes model.ptx, model.plan.json and model.weights (and

@@ -1,0 +1,117 @@
+package costmodel
+
+import (
+	"cnnc/ir"
+)
+
+// Tile is a block tile of the SIMT GEMM core: a BM x BN output tile per
+// block of (BM/TM) x (BN/TN) threads, each holding a TM x TN register
+// tile, stepping through K in slices of BK staged in shared memory.
+type Tile struct{ BM, BN, BK, TM, TN int }
+
+// Threads per block.
+func (t Tile) Threads() int { return (t.BM / t.TM) * (t.BN / t.TN) }
+
+// Shared is the shared memory the tile stages (A padded by one column).
+func (t Tile) Shared() int { return 4 * t.BK * (t.BM + 1 + t.BN) }
+
+// Regs estimates registers per thread: accumulators, operands, indices.
+func (t Tile) Regs() int { return t.TM*t.TN + t.TM + t.TN + 40 }
+
+// RegEff is the core's efficiency with this register tile relative to an
+// 8x8 one: a thread does TM*TN FMAs per TM+TN shared-memory loads, and the
+// SM issues about four FMAs per shared load.
+func (t Tile) RegEff() float64 {
+	return min(1, float64(t.TM*t.TN)/float64(t.TM+t.TN)/4)
+}
+
+// Ints is the tile as a schedule's Tile field.
+func (t Tile) Ints() []int { return []int{t.BM, t.BN, t.BK, t.TM, t.TN} }
+
+// TileFromInts reads a schedule's Tile field; empty means DefaultTile.
+func TileFromInts(v []int) Tile {
+	if len(v) != 5 {
+		return DefaultTile
+	}
+	return Tile{v[0], v[1], v[2], v[3], v[4]}
+}
+
+// DefaultTile is the -O0 tile.
+var DefaultTile = Tile{64, 64, 8, 4, 4}
+
+// TileCandidates are the tiles the tile pass chooses from (256 threads
+// each, so the loaders' strides divide evenly).
+var TileCandidates = []Tile{
+	{128, 128, 8, 8, 8},
+	{128, 64, 8, 8, 4},
+	{64, 128, 8, 4, 8},
+	{64, 64, 8, 4, 4},
+	{64, 32, 8, 4, 2},
+	{32, 64, 8, 2, 4},
+	{32, 32, 8, 2, 2},
+}
+
+// SplitKCandidates are the K splits the tile pass tries.
+var SplitKCandidates = []int{1, 2, 4, 8, 16}
+
+// GemmShape is a GEMM-core node's problem: C[batch][M][N] += A[M][K] B[K][N].
+// Convolutions map output channels (per group) to M, output pixels of the
+// whole batch to N and the filter window to K, one GEMM per group.
+func GemmShape(n *ir.Node) (m, nn, k, batch int) {
+	switch n.Op {
+	case ir.OpConv2D:
+		w, y := n.Inputs[1].Type.Shape, n.Out.Type.Shape
+		g := n.Int("group")
+		return y[1] / g, y[0] * y[2] * y[3], w[1] * w[2] * w[3], g
+	case ir.OpGemm:
+		a := n.Inputs[0].Type.Shape
+		k = a[1]
+		if n.Int("trans_a") != 0 {
+			k = a[0]
+		}
+		return n.Out.Type.Shape[0], n.Out.Type.Shape[1], k, 1
+	case ir.OpMatMul:
+		b, m, k, nn, _ := ir.MatMulDims(n.Inputs[0].Type.Shape, n.Inputs[1].Type.Shape)
+		return m, nn, k, int(ir.ShapeElems(b))
+	}
+	return 0, 0, 0, 0
+}
+
+// IsDepthwise reports whether a conv2d has one input channel per group:
+// it runs as a direct kernel, not on the GEMM core.
+func IsDepthwise(n *ir.Node) bool {
+	return n.Op == ir.OpConv2D && n.Int("group") > 1 && n.Inputs[1].Type.Shape[1] == 1
+}
+
+// IsGemmAnchor reports whether a node runs on the GEMM core.
+func IsGemmAnchor(n *ir.Node) bool {
+	return (n.Op == ir.OpConv2D && !IsDepthwise(n)) || n.Op == ir.OpGemm || n.Op == ir.OpMatMul
+}
+
+// KSlice is the K range each split of a split-K GEMM covers, a multiple
+// of the tile's BK.
+func KSlice(k, splitK, bk int) int {
+	per := (k + splitK - 1) / splitK
+	return (per + bk - 1) / bk * bk
+}
+
+// GemmBlocks is the grid size of a GEMM with tile t split splitK ways.
+func GemmBlocks(m, n, batch int, t Tile, splitK int) int {
+	return ceilDiv(m, t.BM) * ceilDiv(n, t.BN) * batch * max(splitK, 1)
+}
+
+// GemmTileEff is the useful fraction of the padded tiles.
+func GemmTileEff(m, n int, t Tile) float64 {
+	return float64(m*n) / float64(ceilDiv(m, t.BM)*t.BM*ceilDiv(n, t.BN)*t.BN)
+}
+
+// MapThreads is the block size of one-thread-per-element kernels.
+const MapThreads = 256
+
+// RowsPerBlock is how many rows a warp-per-row reduction block handles.
+const RowsPerBlock = MapThreads / 32
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// MapBlocks is the grid of a one-thread-per-element kernel over n elements.
+func MapBlocks(n int64) int { return max(1, int((n+MapThreads-1)/MapThreads)) }

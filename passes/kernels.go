@@ -1,0 +1,200 @@
+package passes
+
+import (
+	"slices"
+
+	"cnnc/ir"
+	"cnnc/passes/costmodel"
+)
+
+// Kernel is one launch (two with split-K) as the fusion passes grouped the
+// graph: members in node order, the anchor that sets the kernel's shape,
+// the prologue computed on the fly into the anchor's operand, and the
+// epilogue applied to its result.
+type Kernel struct {
+	ID       int
+	Nodes    []*ir.Node
+	Anchor   *ir.Node
+	Prologue []*ir.Node
+	Epilogue []*ir.Node
+	Inputs   []*ir.Value // values read from outside the kernel, first use first
+}
+
+// Root is the node whose value the kernel writes.
+func (k *Kernel) Root() *ir.Node { return k.Nodes[len(k.Nodes)-1] }
+
+// Kernels lists the graph's kernels in launch order (a kernel runs where
+// its root stands). Consts and views (reshape) outside a kernel launch
+// nothing.
+func Kernels(g *ir.Graph) []*Kernel {
+	groups := map[int]*Kernel{}
+	var order []*Kernel
+	for _, n := range g.Nodes {
+		if n.Op == ir.OpConst || (n.Op.View && n.Sched.Kernel == 0) {
+			continue
+		}
+		id := n.Sched.Kernel
+		k := groups[id]
+		if id == 0 || k == nil {
+			k = &Kernel{ID: id}
+			if id != 0 {
+				groups[id] = k
+			}
+			order = append(order, k)
+		}
+		k.Nodes = append(k.Nodes, n)
+	}
+	// Launch order is the order of the roots.
+	pos := map[*ir.Node]int{}
+	for i, n := range g.Nodes {
+		pos[n] = i
+	}
+	slices.SortStableFunc(order, func(a, b *Kernel) int { return pos[a.Root()] - pos[b.Root()] })
+	for _, k := range order {
+		k.split()
+	}
+	return order
+}
+
+// split finds the anchor (the last GEMM-core node, else the first member)
+// and the external inputs.
+func (k *Kernel) split() {
+	a := 0
+	for i, n := range k.Nodes {
+		if costmodel.IsGemmAnchor(n) {
+			a = i
+		}
+	}
+	k.Anchor = k.Nodes[a]
+	k.Prologue = k.Nodes[:a]
+	k.Epilogue = k.Nodes[a+1:]
+	inside := map[*ir.Value]bool{}
+	for _, n := range k.Nodes {
+		inside[n.Out] = true
+	}
+	seen := map[*ir.Value]bool{}
+	for _, n := range k.Nodes {
+		for _, in := range n.Inputs {
+			if !inside[in] && !seen[in] {
+				seen[in] = true
+				k.Inputs = append(k.Inputs, in)
+			}
+		}
+	}
+}
+
+// ModelFLOPs is the kernel's share of model FLOPs.
+func (k *Kernel) ModelFLOPs() int64 {
+	var f int64
+	for _, n := range k.Nodes {
+		f += n.FLOPs()
+	}
+	return f
+}
+
+// MinBytes is each external input and the root's output moved once.
+func (k *Kernel) MinBytes() int64 {
+	b := k.Root().Out.Type.Bytes()
+	for _, in := range k.Inputs {
+		b += in.Type.Bytes()
+	}
+	return b
+}
+
+// transcendental ops cost a special-function evaluation per element.
+func transcendental(op *ir.OpInfo) bool {
+	switch op {
+	case ir.OpSigmoid, ir.OpTanh, ir.OpErf, ir.OpExp, ir.OpSoftplus, ir.OpMish, ir.OpElu, ir.OpSwish,
+		ir.OpSelu, ir.OpGelu, ir.OpPow, ir.OpLRN, ir.OpSoftmax:
+		return true
+	}
+	return false
+}
+
+// Launches describes the kernel's launches to the cost model: the main
+// one, and for split-K the reduction that applies the epilogue.
+func (k *Kernel) Launches() []costmodel.Kernel {
+	a := k.Anchor
+	ck := costmodel.Kernel{FLOPs: k.ModelFLOPs(), Bytes: k.MinBytes(), Threads: costmodel.MapThreads}
+	for _, n := range k.Nodes {
+		if transcendental(n.Op) {
+			ck.Transcen += n.Out.Type.Elems()
+		}
+	}
+	switch {
+	case costmodel.IsGemmAnchor(a):
+		m, nn, _, batch := costmodel.GemmShape(a)
+		t := costmodel.TileFromInts(a.Sched.Tile)
+		split := max(a.Sched.SplitK, 1)
+		ck.Gemm = true
+		ck.Blocks = costmodel.GemmBlocks(m, nn, batch, t, split)
+		ck.Threads, ck.Shared, ck.Regs = t.Threads(), t.Shared(), t.Regs()
+		ck.TileEff = costmodel.GemmTileEff(m, nn, t)
+		ck.RegEff = t.RegEff()
+		ck.FLOPs = a.FLOPs()
+		// A prologue runs on the scalar units, once per tile row (dw) or
+		// column (pool) that loads it; the epilogue once per output.
+		for _, p := range k.Prologue {
+			switch {
+			case p.Op == ir.OpConv2D:
+				ck.Extra += p.FLOPs() * int64((m+t.BM-1)/t.BM)
+			case p.Op == ir.OpGlobalAvgPool:
+				ck.Extra += p.Inputs[0].Type.Elems() * int64((nn+t.BN-1)/t.BN)
+			}
+		}
+		ck.Extra += int64(len(k.Epilogue)) * a.Out.Type.Elems()
+		if split > 1 {
+			partial := int64(m) * int64(nn) * int64(batch) * 4 * int64(split)
+			ck.Bytes += partial // the partial sums are written once
+			red := costmodel.Kernel{Bytes: partial + a.Out.Type.Bytes(), Threads: costmodel.MapThreads,
+				Blocks: costmodel.MapBlocks(a.Out.Type.Elems())}
+			return []costmodel.Kernel{ck, red}
+		}
+		return []costmodel.Kernel{ck}
+	case isRowReduction(a):
+		ck.Blocks = max(1, (rowCount(a)+costmodel.RowsPerBlock-1)/costmodel.RowsPerBlock)
+	default:
+		ck.Blocks = costmodel.MapBlocks(k.Root().Out.Type.Elems())
+	}
+	return []costmodel.Kernel{ck}
+}
+
+// Predict is the kernel's predicted time in nanoseconds, all launches.
+func (k *Kernel) Predict(p costmodel.Profile) float64 {
+	var ns float64
+	for _, l := range k.Launches() {
+		ns += p.Predict(l).Ns
+	}
+	return ns
+}
+
+// PredictLaunches is the predicted time of each launch.
+func (k *Kernel) PredictLaunches(p costmodel.Profile) []float64 {
+	var out []float64
+	for _, l := range k.Launches() {
+		out = append(out, p.Predict(l).Ns)
+	}
+	return out
+}
+
+func isRowReduction(n *ir.Node) bool {
+	switch n.Op {
+	case ir.OpGlobalAvgPool, ir.OpGlobalMaxPool, ir.OpSoftmax, ir.OpReduceMean, ir.OpLayerNorm:
+		return true
+	}
+	return false
+}
+
+// rowCount is how many warp rows a reduction kernel runs.
+func rowCount(n *ir.Node) int {
+	x := n.Inputs[0].Type.Shape
+	switch n.Op {
+	case ir.OpGlobalAvgPool, ir.OpGlobalMaxPool:
+		return x[0] * x[1]
+	case ir.OpSoftmax:
+		return int(n.Out.Type.Elems()) / max(x[n.Int("axis")], 1)
+	case ir.OpLayerNorm:
+		return int(ir.ShapeElems(x[:n.Int("axis")]))
+	}
+	return int(n.Out.Type.Elems())
+}
