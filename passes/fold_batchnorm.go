@@ -74,8 +74,8 @@ func FoldBatchNorm(g *ir.Graph, c *Context) error {
 		if wBlob == "" {
 			wBlob = "w_" + conv.Out.Name
 		}
-		wv := constBefore(g, conv, ir.NewF32(w.Shape, newW), wBlob+"_bn")
-		bv := constBefore(g, conv, ir.NewF32([]int{m}, newB), wBlob+"_bn_bias")
+		wv := constBefore(g, conv, ir.NewF32(w.Shape, newW), blobName(wBlob+"_bn", len(newW)))
+		bv := constBefore(g, conv, ir.NewF32([]int{m}, newB), blobName(wBlob+"_bn_bias", m))
 		conv.Inputs = []*ir.Value{conv.Inputs[0], wv, bv}
 		replaceAllUses(g, bn.Out, conv.Out)
 		if bn.Origin != "" && conv.Origin != "" {
@@ -85,4 +85,13 @@ func FoldBatchNorm(g *ir.Graph, c *Context) error {
 	}
 	removeNodes(g, dead)
 	return DeadCode(g, c)
+}
+
+// blobName keeps small constants inline in the text form, where a reader
+// can check them.
+func blobName(name string, elems int) string {
+	if elems <= 8 {
+		return ""
+	}
+	return name
 }

@@ -35,11 +35,7 @@ func FoldConstants(g *ir.Graph, _ *Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: %v", n.Describe(), err)
 		}
-		blob := ""
-		if t.Elems() > 8 {
-			blob = "folded_" + n.Out.Name
-		}
-		v := constBefore(g, n, t, blob)
+		v := constBefore(g, n, t, blobName("folded_"+n.Out.Name, int(t.Elems())))
 		replaceAllUses(g, n.Out, v)
 		i++ // n moved one place down
 	}
