@@ -50,4 +50,38 @@ for l in open('$OUT/runs.jsonl'):
     r = json.loads(l); print(r['name'], r['batch'], r.get('rel_l2'), round(r['median_ms'], 3))"
 }
 
+# bench: calibrate, then cnnc bench (-O0 vs -O2) per model and batch, and
+# -O2 outputs against PyTorch.
+bench() {
+  M=${MODELS:-mobilenet_v2,efficientnet_b0,resnet50}
+  D=/tmp/cnnc-models
+  mkdir -p $D
+  PYTHONUNBUFFERED=1 python3 bench/peers/torchvision_models.py export --models "$M" --batches 1,8 --out $D > "$OUT/export.log" 2>&1 || { echo "export failed"; tail -5 "$OUT/export.log"; }
+  $B/cnnc bench --calibrate -o "$OUT/calibration.json" 2>&1 | tee "$OUT/calibrate.log"
+  : > "$OUT/bench.jsonl"; : > "$OUT/bench.md"
+  for m in ${M//,/ }; do
+    for b in ${BENCH_BATCHES:-1 32}; do
+      $B/cnnc bench $D/$m.onnx --batch $b --calibration "$OUT/calibration.json" --json /tmp/b.json --md /tmp/b.md > /tmp/b.log 2>&1 || { echo "bench $m b$b failed: $(tail -2 /tmp/b.log)"; }
+      [ -f /tmp/b.json ] && python3 -c "import json; print(json.dumps(json.load(open('/tmp/b.json'))))" >> "$OUT/bench.jsonl"
+      [ -f /tmp/b.md ] && cat /tmp/b.md >> "$OUT/bench.md"
+      rm -f /tmp/b.json /tmp/b.md
+    done
+    for b in 1 8; do
+      $B/cnnc compile $D/$m.onnx --batch $b --calibration "$OUT/calibration.json" -o $D/${m}_O2_b$b.ptx >> "$OUT/compile.log" 2>&1 &&
+        $B/cnnc run $D/${m}_O2_b$b.ptx --input $D/${m}_b${b}_input.npy --expect $D/${m}_b${b}_output.npy --iters 5 >> "$OUT/run.log" 2>&1 || echo "O2 $m b$b vs PyTorch failed: $(tail -1 $OUT/run.log)"
+    done
+  done
+  grep -h "relative L2" "$OUT/run.log"
+  python3 - "$OUT/bench.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    v0, v2 = r["variants"]
+    print("%-18s b%-3d O0 %.3f/%.3f ms  O2 %.3f/%.3f ms  speedup %.2fx/%.2fx  util O2 %.1f%%  rho %.2f  pred %.3f ms (sum %.3f)  L2 %.1e" % (
+        r["model"], r["batch"], v0["median_ms_launches"], v0["median_ms_graph"], v2["median_ms_launches"], v2["median_ms_graph"],
+        r["speedup_launches"], r["speedup_graph"], 100 * v2["utilization_graph"], v2["spearman_predicted_vs_measured"],
+        v2["predicted_ms"], v2["kernel_sum_ms"], v2["rel_l2_vs_interp"]))
+PY
+}
+
 "$@"

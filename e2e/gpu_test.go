@@ -16,6 +16,8 @@ import (
 	"cnnc/internal/tensorfile"
 	"cnnc/ir"
 	"cnnc/ir/interp"
+	"cnnc/passes"
+	"cnnc/passes/costmodel"
 	"cnnc/runtime"
 	"cnnc/runtime/cuda"
 )
@@ -40,9 +42,14 @@ func openGPU(t *testing.T) *cuda.Device {
 	return dev
 }
 
-// compileAndRun compiles g into dir, loads it on dev and runs it.
-func compileAndRun(dev *cuda.Device, g *ir.Graph, dir string, inputs []*interp.Tensor) ([]*interp.Tensor, error) {
-	res, err := codegen.Compile(g, codegen.Options{Model: g.Name})
+// compileAndRun compiles g at optLevel into dir, loads it on dev and runs
+// it. The graph is changed in place by the passes.
+func compileAndRun(dev *cuda.Device, g *ir.Graph, optLevel int, dir string, inputs []*interp.Tensor) ([]*interp.Tensor, error) {
+	prof, err := costmodel.Lookup("h100")
+	if err != nil {
+		return nil, err
+	}
+	res, _, err := codegen.Build(g, codegen.Options{Model: g.Name, OptLevel: optLevel}, passes.Options{Profile: prof, Verify: true})
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +83,8 @@ func compileAndRun(dev *cuda.Device, g *ir.Graph, dir string, inputs []*interp.T
 	return got, nil
 }
 
-// TestGPUConformance: every supported conformance case, compiled at -O0,
-// runs on the GPU and matches the interpreter.
+// TestGPUConformance: every supported conformance case, compiled at -O0
+// and at -O2, runs on the GPU and matches the interpreter.
 func TestGPUConformance(t *testing.T) {
 	dev := openGPU(t)
 	cases, err := conformance.Cases(conformance.Dir(1))
@@ -90,27 +97,29 @@ func TestGPUConformance(t *testing.T) {
 			continue
 		}
 		ok := t.Run(c.Name, func(t *testing.T) {
-			l, err := conformance.Load(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := interp.Run(l.Graph, l.Inputs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := compileAndRun(dev, l.Graph, t.TempDir(), l.Inputs)
-			if errors.Is(err, codegen.ErrUnsupported) && allConstOutputs(l.Graph) {
-				// Outputs folded to integer constants at import (Shape)
-				// never reach the GPU.
-				hostOnly++
-				t.Skipf("outputs are compile-time constants: %v", err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for k := range got {
-				if err := interp.Compare(got[k], want[k], gpuRtol, gpuAtol); err != nil {
-					t.Errorf("output %d: %v", k, err)
+			for _, lvl := range []int{0, 2} {
+				l, err := conformance.Load(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := interp.Run(l.Graph, l.Inputs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := compileAndRun(dev, l.Graph, lvl, t.TempDir(), l.Inputs)
+				if errors.Is(err, codegen.ErrUnsupported) && allConstOutputs(l.Graph) {
+					// Outputs folded to integer constants at import (Shape)
+					// never reach the GPU.
+					hostOnly++
+					t.Skipf("outputs are compile-time constants: %v", err)
+				}
+				if err != nil {
+					t.Fatalf("-O%d: %v", lvl, err)
+				}
+				for k := range got {
+					if err := interp.Compare(got[k], want[k], gpuRtol, gpuAtol); err != nil {
+						t.Errorf("-O%d output %d: %v", lvl, k, err)
+					}
 				}
 			}
 		})

@@ -28,6 +28,7 @@ func init() {
 		{"eval", "run a model on the CPU reference interpreter", runEval},
 		{"run", "run a compiled model on the GPU and time it", runRun},
 		{"compile", "compile a model to PTX, a launch plan and packed weights", runCompile},
+		{"bench", "compile -O0 and -O2, check, time and report utilization on the GPU", runBench},
 	}
 }
 

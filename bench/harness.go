@@ -1,0 +1,339 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"cnnc/artifact"
+	"cnnc/codegen"
+	"cnnc/frontend/onnx"
+	"cnnc/internal/tensorfile"
+	"cnnc/ir/interp"
+	"cnnc/passes"
+	"cnnc/passes/costmodel"
+	"cnnc/runtime"
+	"cnnc/runtime/cuda"
+	"cnnc/runtime/nvml"
+)
+
+// Options configure a benchmark run.
+type Options struct {
+	Model   string // the ONNX file
+	Batch   int
+	Iters   int
+	Warmup  int
+	Seed    uint64
+	Profile costmodel.Profile // the cost model's device
+	Dir     string            // where the compiled artifacts go
+	// Progress, when set, shows a progress bar of the steps there.
+	Progress io.Writer
+}
+
+// KernelRow is one launch of a variant, predicted and measured.
+type KernelRow struct {
+	Kernel      string   `json:"kernel"`
+	Ops         []string `json:"ops"`
+	Layers      []string `json:"layers"`
+	PredictedUs float64  `json:"predicted_us"`
+	MeasuredUs  float64  `json:"measured_us"`
+	FLOPs       int64    `json:"model_flops"`
+	Bytes       int64    `json:"min_bytes"`
+	TFLOPS      float64  `json:"tflops"`
+	GBs         float64  `json:"gbs"`
+	Util        float64  `json:"utilization"`
+}
+
+// Variant is one compile of the model (-O0 or -O2) and its measurements.
+type Variant struct {
+	OptLevel    int         `json:"opt_level"`
+	CompileS    float64     `json:"compile_s"`
+	Launches    int         `json:"launches"`
+	ArenaBytes  int64       `json:"arena_bytes"`
+	RelL2       float64     `json:"rel_l2_vs_interp"`
+	PlainMs     float64     `json:"median_ms_launches"`
+	GraphMs     float64     `json:"median_ms_graph"`
+	ImagesPerS  float64     `json:"images_per_s"`
+	UtilPlain   float64     `json:"utilization_launches"`
+	UtilGraph   float64     `json:"utilization_graph"`
+	BusyPct     float64     `json:"nvml_busy_pct"`
+	PredictedMs float64     `json:"predicted_ms"`
+	KernelSumMs float64     `json:"kernel_sum_ms"`
+	Spearman    float64     `json:"spearman_predicted_vs_measured"`
+	Kernels     []KernelRow `json:"kernels"`
+	Decisions   []string    `json:"decisions,omitempty"`
+}
+
+// Report is a whole benchmark run.
+type Report struct {
+	Date         string            `json:"date"`
+	Card         string            `json:"card"`
+	SMClockMHz   int               `json:"sm_clock_mhz"`
+	Model        string            `json:"model"`
+	Batch        int               `json:"batch"`
+	ModelFLOPs   int64             `json:"model_flops"`
+	Ceilings     Ceilings          `json:"ceilings"`
+	Profile      costmodel.Profile `json:"profile"`
+	Variants     []Variant         `json:"variants"`
+	SpeedupPlain float64           `json:"speedup_launches"`
+	SpeedupGraph float64           `json:"speedup_graph"`
+}
+
+// Run benchmarks a model at -O0 and -O2 on dev.
+func Run(dev *cuda.Device, opt Options) (*Report, error) {
+	bar := newBar(opt.Progress, 8)
+	defer bar.Finish()
+	card, err := dev.Name()
+	if err != nil {
+		return nil, err
+	}
+	sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Date: time.Now().UTC().Format("2006-01-02"), Card: card, Model: filepath.Base(opt.Model),
+		Batch: opt.Batch, Profile: opt.Profile}
+	rep.SMClockMHz = smClock(dev)
+
+	bar.Describe("ceilings")
+	if rep.Ceilings, err = MeasureCeilings(dev, sms); err != nil {
+		return nil, err
+	}
+	bar.Add(1)
+
+	bar.Describe("reference (interpreter)")
+	g, err := onnx.Load(opt.Model, onnx.Options{Batch: opt.Batch})
+	if err != nil {
+		return nil, err
+	}
+	inputs := interp.RandomInputs(g, opt.Seed)
+	want, err := interp.Run(g, inputs)
+	if err != nil {
+		return nil, err
+	}
+	bar.Add(1)
+
+	for _, lvl := range []int{0, 2} {
+		v, err := runVariant(dev, opt, lvl, inputs, want, rep, bar)
+		if err != nil {
+			return nil, fmt.Errorf("-O%d: %w", lvl, err)
+		}
+		rep.Variants = append(rep.Variants, *v)
+	}
+	o0, o2 := rep.Variants[0], rep.Variants[1]
+	rep.SpeedupPlain = o0.PlainMs / o2.PlainMs
+	rep.SpeedupGraph = o0.GraphMs / o2.GraphMs
+	return rep, nil
+}
+
+func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.Tensor, rep *Report, bar *progressbar.ProgressBar) (*Variant, error) {
+	bar.Describe(fmt.Sprintf("compile -O%d", lvl))
+	start := time.Now()
+	g, err := onnx.Load(opt.Model, onnx.Options{Batch: opt.Batch})
+	if err != nil {
+		return nil, err
+	}
+	res, pc, err := codegen.Build(g, codegen.Options{Model: rep.Model, OptLevel: lvl}, passes.Options{Profile: opt.Profile, Model: rep.Model})
+	if err != nil {
+		return nil, err
+	}
+	v := &Variant{OptLevel: lvl, CompileS: time.Since(start).Seconds(), Launches: len(res.Plan.Launches), ArenaBytes: res.Plan.Arena}
+	for _, d := range pc.Decisions {
+		v.Decisions = append(v.Decisions, d.String())
+	}
+	rep.ModelFLOPs = res.Plan.FLOPs
+	ptx := filepath.Join(opt.Dir, fmt.Sprintf("model_O%d.ptx", lvl))
+	planPath, weightsPath := artifact.Paths(ptx)
+	res.Plan.PTX, res.Plan.Weights.File = filepath.Base(ptx), filepath.Base(weightsPath)
+	pj, err := res.Plan.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if err := tensorfile.WriteFilesAtomic([]string{ptx, planPath, weightsPath}, [][]byte{res.PTX, pj, res.Weights}); err != nil {
+		return nil, err
+	}
+	bar.Add(1)
+
+	bar.Describe(fmt.Sprintf("run -O%d", lvl))
+	ex, err := runtime.Load(dev, ptx)
+	if err != nil {
+		return nil, err
+	}
+	defer ex.Close()
+	in := make([][]float32, len(inputs))
+	for i, x := range inputs {
+		in[i] = x.Data
+	}
+	outs, err := ex.Run(in)
+	if err != nil {
+		return nil, err
+	}
+	for i, o := range outs {
+		v.RelL2 = math.Max(v.RelL2, interp.RelL2(&interp.Tensor{Shape: want[i].Shape, Data: o}, want[i]))
+	}
+	sampler := startBusy(dev)
+	plain, err := ex.TimeEndToEnd(opt.Warmup, opt.Iters, false)
+	v.BusyPct = sampler.stop()
+	if err != nil {
+		return nil, err
+	}
+	graph, err := ex.TimeEndToEnd(opt.Warmup, opt.Iters, true)
+	if err != nil {
+		return nil, err
+	}
+	kernels, err := ex.TimeKernels(opt.Warmup, opt.Iters)
+	if err != nil {
+		return nil, err
+	}
+	bar.Add(1)
+
+	peak := rep.Ceilings.FP32TFLOPS * 1e12
+	v.PlainMs, v.GraphMs = plain.Median, graph.Median
+	v.ImagesPerS = float64(opt.Batch) / (graph.Median * 1e-3)
+	v.UtilPlain = float64(res.Plan.FLOPs) / (plain.Median * 1e-3) / peak
+	v.UtilGraph = float64(res.Plan.FLOPs) / (graph.Median * 1e-3) / peak
+	var pred, meas []float64
+	for i, l := range res.Plan.Launches {
+		us := kernels[i].Median * 1e3
+		row := KernelRow{Kernel: l.Kernel, Ops: l.Ops, Layers: l.Layers, PredictedUs: l.PredictedNs / 1e3, MeasuredUs: us,
+			FLOPs: l.FLOPs, Bytes: l.Bytes}
+		if us > 0 {
+			row.TFLOPS = float64(l.FLOPs) / (us * 1e-6) / 1e12
+			row.GBs = float64(l.Bytes) / (us * 1e-6) / 1e9
+			row.Util = float64(l.FLOPs) / (us * 1e-6) / peak
+		}
+		v.PredictedMs += row.PredictedUs / 1e3
+		v.KernelSumMs += us / 1e3
+		pred, meas = append(pred, row.PredictedUs), append(meas, us)
+		v.Kernels = append(v.Kernels, row)
+	}
+	v.Spearman = Spearman(pred, meas)
+	return v, nil
+}
+
+// Spearman is the rank correlation of two samples (average ranks for
+// ties); 0 where it is undefined.
+func Spearman(a, b []float64) float64 {
+	if len(a) != len(b) || len(a) < 2 {
+		return 0
+	}
+	ra, rb := ranks(a), ranks(b)
+	var ma, mb float64
+	for i := range ra {
+		ma += ra[i]
+		mb += rb[i]
+	}
+	ma /= float64(len(ra))
+	mb /= float64(len(rb))
+	var cov, va, vb float64
+	for i := range ra {
+		cov += (ra[i] - ma) * (rb[i] - mb)
+		va += (ra[i] - ma) * (ra[i] - ma)
+		vb += (rb[i] - mb) * (rb[i] - mb)
+	}
+	if va == 0 || vb == 0 {
+		return 0
+	}
+	return cov / math.Sqrt(va*vb)
+}
+
+func ranks(x []float64) []float64 {
+	idx := make([]int, len(x))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(i, j int) int {
+		switch {
+		case x[i] < x[j]:
+			return -1
+		case x[i] > x[j]:
+			return 1
+		}
+		return 0
+	})
+	r := make([]float64, len(x))
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && x[idx[j+1]] == x[idx[i]] {
+			j++
+		}
+		avg := float64(i+j)/2 + 1
+		for k := i; k <= j; k++ {
+			r[idx[k]] = avg
+		}
+		i = j + 1
+	}
+	return r
+}
+
+func newBar(w io.Writer, steps int) *progressbar.ProgressBar {
+	if w == nil {
+		return progressbar.NewOptions(steps, progressbar.OptionSetVisibility(false))
+	}
+	return progressbar.NewOptions(steps, progressbar.OptionSetWriter(w), progressbar.OptionSetWidth(30),
+		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+}
+
+// IsTerminal reports whether f is a terminal (for the progress bar).
+func IsTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// busy samples NVML's GPU busy percentage while timing runs.
+type busy struct{ s *nvml.Sampler }
+
+func startBusy(dev *cuda.Device) busy {
+	nd, err := nvmlDevice(dev)
+	if err != nil {
+		return busy{}
+	}
+	return busy{nd.Sample(20 * time.Millisecond)}
+}
+
+// stop returns the mean busy percentage, or -1 when NVML gave nothing.
+func (b busy) stop() float64 {
+	if b.s == nil {
+		return -1
+	}
+	defer nvml.Shutdown()
+	u, err := b.s.Stop()
+	if err != nil {
+		return -1
+	}
+	return u.Percent
+}
+
+func nvmlDevice(dev *cuda.Device) (*nvml.Device, error) {
+	if err := nvml.Init(); err != nil {
+		return nil, err
+	}
+	bus, err := dev.PCIBusID()
+	if err == nil {
+		var nd *nvml.Device
+		if nd, err = nvml.DeviceByPCIBusID(bus); err == nil {
+			return nd, nil
+		}
+	}
+	nvml.Shutdown()
+	return nil, err
+}
+
+func smClock(dev *cuda.Device) int {
+	nd, err := nvmlDevice(dev)
+	if err != nil {
+		return 0
+	}
+	defer nvml.Shutdown()
+	c, err := nd.SMClock()
+	if err != nil {
+		return 0
+	}
+	return c
+}

@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteMarkdown writes the report as Markdown: the card and ceilings, the
+// end-to-end table of both variants, and the -O2 kernels.
+func (r *Report) WriteMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "# cnnc bench: %s, batch %d\n\n", r.Model, r.Batch)
+	fmt.Fprintf(w, "- card: %s, SM clock %d MHz, %s\n", r.Card, r.SMClockMHz, r.Date)
+	fmt.Fprintf(w, "- measured ceilings: FP32 %.2f TFLOP/s, DRAM %.0f GB/s, launch %.2f us\n",
+		r.Ceilings.FP32TFLOPS, r.Ceilings.DRAMGBs, r.Ceilings.LaunchUs)
+	cal := "datasheet"
+	if r.Profile.Calibrated {
+		cal = "calibrated"
+	}
+	fmt.Fprintf(w, "- cost model: %s (%s; GEMM efficiency %.2f)\n", r.Profile.Name, cal, r.Profile.GemmEff)
+	fmt.Fprintf(w, "- model FLOPs: %.3f G; utilization = model FLOPs / (median time x measured FP32 peak)\n\n", float64(r.ModelFLOPs)/1e9)
+	fmt.Fprintln(w, "| variant | kernels | arena MiB | rel L2 vs interp | launches ms | graph ms | img/s | util (launches) | util (graph) | NVML busy | predicted ms | Spearman |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, v := range r.Variants {
+		fmt.Fprintf(w, "| -O%d | %d | %.1f | %.2g | %.4f | %.4f | %.0f | %.2f%% | %.2f%% | %s | %.4f | %.2f |\n",
+			v.OptLevel, v.Launches, float64(v.ArenaBytes)/(1<<20), v.RelL2, v.PlainMs, v.GraphMs, v.ImagesPerS,
+			100*v.UtilPlain, 100*v.UtilGraph, busyString(v.BusyPct), v.PredictedMs, v.Spearman)
+	}
+	fmt.Fprintf(w, "\n-O2 vs -O0: %.2fx with kernel launches, %.2fx with CUDA graphs.\n", r.SpeedupPlain, r.SpeedupGraph)
+	for _, v := range r.Variants {
+		if v.OptLevel != 2 {
+			continue
+		}
+		fmt.Fprintf(w, "\n## -O2 kernels\n\n")
+		fmt.Fprintln(w, "| kernel | ops | predicted us | measured us | MFLOPs | KB | TFLOP/s | GB/s | util |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		for _, k := range v.Kernels {
+			fmt.Fprintf(w, "| %s | %s | %.1f | %.1f | %.2f | %.1f | %.2f | %.0f | %.1f%% |\n", k.Kernel, strings.Join(k.Ops, "+"),
+				k.PredictedUs, k.MeasuredUs, float64(k.FLOPs)/1e6, float64(k.Bytes)/1024, k.TFLOPS, k.GBs, 100*k.Util)
+		}
+	}
+}
+
+func busyString(p float64) string {
+	if p < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f%%", p)
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"cnnc/bench"
+	"cnnc/internal/tensorfile"
+	"cnnc/runtime/cuda"
+)
+
+func runBench(args []string, stdout io.Writer) error {
+	fs := newFlags("bench", "bench model.onnx [--batch N] [--iters N] [--json out.json] [--md out.md] [--profile NAME | --calibration FILE] | bench --calibrate [-o profile.json]", stdout)
+	batch := fs.Int("batch", 1, "batch size")
+	iters := fs.Int("iters", 50, "timed iterations of each measurement")
+	warmup := fs.Int("warmup", 10, "untimed iterations first")
+	seed := fs.Uint64("seed", 1, "seed of the random input")
+	jsonOut := fs.String("json", "", "write the report as JSON to `file`")
+	mdOut := fs.String("md", "", "write the report as Markdown to `file` (it is printed either way)")
+	profile := fs.String("profile", "", "cost-model profile (default: the card's, by name)")
+	calibration := fs.String("calibration", "", "a calibration `file` from --calibrate")
+	calibrate := fs.Bool("calibrate", false, "measure the card's ceilings and the GEMM core's efficiency and write a calibration file")
+	out := fs.String("o", "calibration.json", "with --calibrate: the calibration `file` to write")
+	device := fs.Int("device", 0, "CUDA device ordinal")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if *calibrate != (len(pos) == 0) {
+		return badInputf("want one model file, or --calibrate with none; see 'cnnc bench --help'")
+	}
+	if *batch < 1 || *iters < 1 || *warmup < 0 {
+		return badInputf("--batch %d --iters %d --warmup %d: want batch >= 1, iters >= 1, warmup >= 0", *batch, *iters, *warmup)
+	}
+	dev, err := cuda.Open(*device)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	card, err := dev.Name()
+	if err != nil {
+		return err
+	}
+	of := optFlags{profile: *profile, calibration: *calibration}
+	prof, err := of.deviceProfile(card)
+	if err != nil && *profile == "" && *calibration == "" {
+		prof, err = bench.ProfileFor(card)
+	}
+	if err != nil {
+		return badInput(err)
+	}
+	dir, err := os.MkdirTemp("", "cnnc-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if *calibrate {
+		p, c, err := bench.Calibrate(dev, prof, dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: FP32 %.2f TFLOP/s, DRAM %.0f GB/s, launch %.2f us, GEMM core at %.0f%% of FP32 peak\n",
+			card, c.FP32TFLOPS, c.DRAMGBs, c.LaunchUs, 100*p.GemmEff)
+		if err := p.Save(*out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", *out)
+		return nil
+	}
+	var progress io.Writer
+	if f, ok := stdout.(*os.File); ok && bench.IsTerminal(f) {
+		progress = os.Stderr
+	}
+	rep, err := bench.Run(dev, bench.Options{Model: pos[0], Batch: *batch, Iters: *iters, Warmup: *warmup, Seed: *seed,
+		Profile: prof, Dir: dir, Progress: progress})
+	if err != nil {
+		return err
+	}
+	var md bytes.Buffer
+	rep.WriteMarkdown(&md)
+	stdout.Write(md.Bytes())
+	if *mdOut != "" {
+		if err := tensorfile.WriteFileAtomic(*mdOut, md.Bytes()); err != nil {
+			return err
+		}
+	}
+	if *jsonOut != "" {
+		var js bytes.Buffer
+		if err := rep.WriteJSON(&js); err != nil {
+			return err
+		}
+		if err := tensorfile.WriteFileAtomic(filepath.Clean(*jsonOut), js.Bytes()); err != nil {
+			return err
+		}
+	}
+	for _, v := range rep.Variants {
+		if v.RelL2 > 1e-4 {
+			return fmt.Errorf("-O%d output differs from the interpreter: relative L2 error %.3g", v.OptLevel, v.RelL2)
+		}
+	}
+	return nil
+}
