@@ -442,7 +442,7 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 	if err := l.emitKernel(kern, "", t.Threads(), ws, main); err != nil {
 		return err
 	}
-	return l.emitKernel(kern, "", costmodel.MapThreads, ws, func(c *nodeKernel) (launchShape, error) {
+	err := l.emitKernel(kern, "", costmodel.MapThreads, ws, func(c *nodeKernel) (launchShape, error) {
 		p, desc, err := gemmProblemOf(c)
 		if err != nil {
 			return launchShape{}, err
@@ -450,6 +450,11 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 		c.describe(desc + "_splitk_reduce")
 		return emitSplitKReduce(c.k, p, splitK{Ways: ways, Workspace: c.k.params[len(c.k.params)-1]}), nil
 	})
+	if err == nil {
+		// The model FLOPs were done by the first launch.
+		l.plan.Launches[len(l.plan.Launches)-1].FLOPs = 0
+	}
+	return err
 }
 
 // emitKernel makes one kernel for kern: a float* per external input, one

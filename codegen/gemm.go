@@ -1,6 +1,7 @@
 package codegen
 
 import (
+	llir "github.com/llir/llvm/ir"
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/passes/costmodel"
@@ -57,29 +58,47 @@ func emitGemm(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape
 	as := k.sharedBuffer("A", t.BK*lda)
 	bs := k.sharedBuffer("B", t.BK*t.BN)
 
-	acc := make([]value.Value, t.TM*t.TN)
-	for i := range acc {
-		acc[i] = cf(0)
+	// A slice of K: global loads into registers (zero outside the
+	// problem), stored into shared memory after the current slice's math,
+	// so the loads' latency hides behind it (software pipelining).
+	type staged struct {
+		v   value.Value
+		buf *llir.Global
+		at  value.Value
 	}
-	acc = k.loop(kStart, kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
+	loadSlice := func(k0 value.Value) []staged {
+		var out []staged
 		for e := 0; e < t.BM*t.BK; e += threads {
 			lin := k.add(k.tid(), ci(e))
 			kk, mm := k.rem(lin, t.BK), k.div(lin, t.BK)
 			m, kg := k.add(m0, mm), k.add(k0, kk)
-			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, kEnd), k.lt(mm, ci(t.BM)))
-			v := p.loadA(k, z, m, kg, ok)
-			k.ifThen(k.lt(mm, ci(t.BM)), func() { k.store(v, k.sharedAt(as, k.madd(kk, lda, mm))) })
+			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, kEnd))
+			out = append(out, staged{p.loadA(k, z, m, kg, ok), as, k.madd(kk, lda, mm)})
 		}
 		for e := 0; e < t.BN*t.BK; e += threads {
 			lin := k.add(k.tid(), ci(e))
 			nn, kk := k.rem(lin, t.BN), k.div(lin, t.BN)
 			n, kg := k.add(n0, nn), k.add(k0, kk)
-			ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, kEnd), k.lt(kk, ci(t.BK)))
-			v := p.loadB(k, z, kg, n, ok)
-			k.ifThen(k.lt(kk, ci(t.BK)), func() { k.store(v, k.sharedAt(bs, k.madd(kk, t.BN, nn))) })
+			ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, kEnd))
+			out = append(out, staged{p.loadB(k, z, kg, n, ok), bs, k.madd(kk, t.BN, nn)})
 		}
-		k.barrier()
-		next := append([]value.Value{}, acc...)
+		return out
+	}
+	storeSlice := func(vals []staged) {
+		for _, v := range vals {
+			k.store(v.v, k.sharedAt(v.buf, v.at))
+		}
+	}
+
+	acc := make([]value.Value, t.TM*t.TN)
+	for i := range acc {
+		acc[i] = cf(0)
+	}
+	storeSlice(loadSlice(kStart))
+	k.barrier()
+	acc = k.loop(kStart, kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
+		next := loadSlice(k.add(k0, ci(t.BK)))
+		out := append([]value.Value{}, acc...)
 		for kk := 0; kk < t.BK; kk++ {
 			a := make([]value.Value, t.TM)
 			b := make([]value.Value, t.TN)
@@ -91,12 +110,14 @@ func emitGemm(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape
 			}
 			for i := range a {
 				for j := range b {
-					next[i*t.TN+j] = k.fma(a[i], b[j], next[i*t.TN+j])
+					out[i*t.TN+j] = k.fma(a[i], b[j], out[i*t.TN+j])
 				}
 			}
 		}
 		k.barrier()
-		return next
+		storeSlice(next)
+		k.barrier()
+		return out
 	})
 	for i := 0; i < t.TM; i++ {
 		m := k.add(m0, k.add(ty, ci(i*strideY)))
