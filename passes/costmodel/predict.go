@@ -92,16 +92,18 @@ func (p Profile) Predict(k Kernel) Prediction {
 	smRate := rate / float64(p.SMs) * occupancy
 	computeNs := float64(loadPerSM) * (work / float64(blocks)) / smRate * 1e9
 	bw := p.DRAMGBs * 1e9 * p.MemEff
-	// Small grids cannot keep enough loads in flight to reach full
-	// bandwidth: scale by the fraction of SMs they occupy.
-	memShare := math.Min(1, float64(blocks*max(k.Threads, 1))/float64(p.SMs*1024))
-	memoryNs := float64(k.Bytes) / (bw * math.Max(memShare, 0.05)) * 1e9
+	// A grid on few SMs cannot keep enough loads in flight for the full
+	// bandwidth; one SM can pull about 2.5 times its even share.
+	memShare := math.Min(1, 2.5*float64(min(blocks, p.SMs))/float64(p.SMs))
+	memoryNs := float64(k.Bytes) / (bw * memShare) * 1e9
 	launchNs := p.LaunchUs * 1e3
 	pr := Prediction{ComputeNs: computeNs, MemoryNs: memoryNs, LaunchNs: launchNs, Waves: waves, WaveEff: waveEff}
 	body := math.Max(computeNs, memoryNs)
-	pr.Ns = body + launchNs
+	// Launches are issued while earlier kernels run: a kernel costs its
+	// body plus the device's gap, but never less than the issue interval.
+	pr.Ns = math.Max(body+p.GapUs*1e3, launchNs)
 	switch {
-	case launchNs > body:
+	case launchNs > body+p.GapUs*1e3:
 		pr.Bound = "launch"
 	case computeNs >= memoryNs:
 		pr.Bound = "compute"

@@ -33,8 +33,11 @@ type Profile struct {
 	// MemEff of DRAM bandwidth by streaming kernels.
 	GemmEff float64 `json:"gemm_efficiency"`
 	MemEff  float64 `json:"memory_efficiency"`
-	// LaunchUs is the time a launch adds to back-to-back kernels.
+	// LaunchUs is the host's interval between back-to-back launches: a
+	// kernel shorter than that still takes it. GapUs is what the device
+	// adds between kernels that run longer.
 	LaunchUs float64 `json:"launch_us"`
+	GapUs    float64 `json:"gap_us"`
 	// Calibrated says the efficiencies were measured on this card.
 	Calibrated bool `json:"calibrated"`
 }
@@ -43,13 +46,13 @@ type Profile struct {
 var profiles = map[string]Profile{
 	"a100": {Name: "A100 SXM4 80GB", SM: 80, SMs: 108, ClockMHz: 1410, FP32TFLOPS: 19.5, FP16TCTFLOPS: 312,
 		DRAMGBs: 2039, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 164 << 10,
-		GemmEff: 0.5, MemEff: 0.8, LaunchUs: 2.5},
+		GemmEff: 0.5, MemEff: 0.8, LaunchUs: 2.5, GapUs: 1.0},
 	"h100": {Name: "H100 SXM5 80GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 3350, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		GemmEff: 0.35, MemEff: 0.8, LaunchUs: 2.0},
+		GemmEff: 0.35, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0},
 	"h200": {Name: "H200 SXM 141GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 4800, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		GemmEff: 0.35, MemEff: 0.8, LaunchUs: 2.0},
+		GemmEff: 0.35, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0},
 }
 
 // byTarget maps a compile target to the profile used when none is named.
@@ -129,6 +132,7 @@ func (p Profile) override(o Profile) Profile {
 	set(&p.GemmEff, o.GemmEff)
 	set(&p.MemEff, o.MemEff)
 	set(&p.LaunchUs, o.LaunchUs)
+	set(&p.GapUs, o.GapUs)
 	p.Calibrated = p.Calibrated || o.Calibrated
 	return p
 }
