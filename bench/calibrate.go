@@ -17,8 +17,8 @@ import (
 // Calibrate measures the card's ceilings and the GEMM core's efficiency
 // and returns base with them: FP32 peak and DRAM bandwidth measured by the
 // microbenchmarks (so streaming kernels reach them: memory efficiency 1),
-// the GEMM efficiency of a 2048x2048x4096 GEMM on the default tile, and
-// the launch interval.
+// the GEMM core's efficiency on a ResNet-like convolution with the 4x4 and
+// 8x8 register tiles, and the launch interval.
 func Calibrate(dev *cuda.Device, base costmodel.Profile, dir string) (costmodel.Profile, Ceilings, error) {
 	sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
 	if err != nil {
@@ -33,44 +33,61 @@ func Calibrate(dev *cuda.Device, base costmodel.Profile, dir string) (costmodel.
 	p.FP32TFLOPS, p.DRAMGBs, p.LaunchUs, p.MemEff = c.FP32TFLOPS, c.DRAMGBs, c.LaunchUs, 1
 	p.Calibrated = true
 
-	const m, n, k = 2048, 2048, 4096
-	g := ir.NewGraph("calibrate_gemm")
-	x := g.AddInput("x", ir.Type{DType: ir.F32, Shape: []int{m, k}})
-	w := interp.Random([]int{n, k}, 7)
+	// A ResNet-like 3x3 convolution (256 to 256 channels at 28x28, batch
+	// 32: M 256, N 25088, K 2304) on the 4x4 and the 8x8 register tile.
+	for _, tile := range []costmodel.Tile{costmodel.DefaultTile, {BM: 128, BN: 128, BK: 8, TM: 8, TN: 8}} {
+		eff, err := convEfficiency(dev, dir, tile, p.FP32TFLOPS)
+		if err != nil {
+			return p, c, err
+		}
+		if tile.TM == 8 {
+			p.GemmEff = eff
+		} else {
+			p.GemmEffSmall = eff
+		}
+	}
+	return p, c, nil
+}
+
+// convEfficiency compiles the calibration convolution with tile and
+// returns its achieved fraction of the FP32 peak.
+func convEfficiency(dev *cuda.Device, dir string, tile costmodel.Tile, peakTFLOPS float64) (float64, error) {
+	g := ir.NewGraph("calibrate_conv")
+	x := g.AddInput("x", ir.Type{DType: ir.F32, Shape: []int{32, 256, 28, 28}})
+	w := interp.Random([]int{256, 256, 3, 3}, 7)
 	wv := g.NewConst(ir.NewF32(w.Shape, w.Data), "w", "").Out
-	node, err := g.NewNode(ir.OpGemm, []*ir.Value{x, wv}, ir.Attrs{"trans_b": 1}, "")
+	node, err := g.NewNode(ir.OpConv2D, []*ir.Value{x, wv}, ir.Attrs{"pads": []int{1, 1, 1, 1}}, "")
 	if err != nil {
-		return p, c, err
+		return 0, err
 	}
 	g.Outputs = []*ir.Value{node.Out}
-	node.Sched = ir.Schedule{Kernel: 0, Tile: costmodel.DefaultTile.Ints(), SplitK: 1}
-	res, err := codegen.Compile(g, codegen.Options{Model: "calibrate_gemm"})
+	node.Sched = ir.Schedule{Tile: tile.Ints(), SplitK: 1}
+	res, err := codegen.Compile(g, codegen.Options{Model: "calibrate_conv"})
 	if err != nil {
-		return p, c, err
+		return 0, err
 	}
-	ptx := filepath.Join(dir, "calibrate.ptx")
+	ptx := filepath.Join(dir, fmt.Sprintf("calibrate_%d.ptx", tile.TM))
 	planPath, weightsPath := artifact.Paths(ptx)
 	res.Plan.PTX, res.Plan.Weights.File = filepath.Base(ptx), filepath.Base(weightsPath)
 	pj, err := res.Plan.Encode()
 	if err != nil {
-		return p, c, err
+		return 0, err
 	}
 	if err := tensorfile.WriteFilesAtomic([]string{ptx, planPath, weightsPath}, [][]byte{res.PTX, pj, res.Weights}); err != nil {
-		return p, c, err
+		return 0, err
 	}
 	ex, err := runtime.Load(dev, ptx)
 	if err != nil {
-		return p, c, err
+		return 0, err
 	}
 	defer ex.Close()
 	t, err := ex.TimeKernels(3, 20)
 	if err != nil {
-		return p, c, err
+		return 0, err
 	}
-	achieved := 2 * float64(m) * n * k / (t[0].Median * 1e-3)
-	p.GemmEff = achieved / (p.FP32TFLOPS * 1e12)
-	if p.GemmEff <= 0 || p.GemmEff > 1 {
-		return p, c, fmt.Errorf("calibration GEMM reached %.3g TFLOP/s against a peak of %.3g", achieved/1e12, p.FP32TFLOPS)
+	eff := float64(res.Plan.FLOPs) / (t[0].Median * 1e-3) / (peakTFLOPS * 1e12)
+	if eff <= 0 || eff > 1 {
+		return 0, fmt.Errorf("calibration conv reached %.3g of the FP32 peak", eff)
 	}
-	return p, c, nil
+	return eff, nil
 }

@@ -153,7 +153,7 @@ func gemmOpProblem(c *nodeKernel) gemmProblem {
 	ta, tb := n.Int("trans_a") != 0, n.Int("trans_b") != 0
 	M, N, K, _ := costmodel.GemmShape(n)
 	alpha, beta := n.Float("alpha"), n.Float("beta")
-	p := gemmProblem{M: M, N: N, K: K, Batch: 1,
+	p := gemmProblem{M: M, N: N, K: K, Batch: 1, AMContig: ta, BKContig: tb,
 		loadA: func(k *kernel, _, m, kk, ok value.Value) value.Value {
 			if ta {
 				return k.loadGuarded(c.in[0], k.madd(kk, M, m), ok, 0)

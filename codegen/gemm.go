@@ -19,6 +19,10 @@ type gemmProblem struct {
 	// store writes the accumulated C[z][m][n] through the epilogue; m < M
 	// and n < N hold.
 	store func(k *kernel, z, m, n, acc value.Value)
+	// AMContig says A is contiguous along m (stored K-major), BKContig
+	// that B is contiguous along k: the loaders then give consecutive
+	// threads consecutive m or k, so global loads coalesce.
+	AMContig, BKContig bool
 }
 
 // splitK is how a GEMM's K is divided: Ways slices of Slice each, the
@@ -71,6 +75,9 @@ func emitGemm(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape
 		for e := 0; e < t.BM*t.BK; e += threads {
 			lin := k.add(k.tid(), ci(e))
 			kk, mm := k.rem(lin, t.BK), k.div(lin, t.BK)
+			if p.AMContig {
+				mm, kk = k.rem(lin, t.BM), k.div(lin, t.BM)
+			}
 			m, kg := k.add(m0, mm), k.add(k0, kk)
 			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, kEnd))
 			out = append(out, staged{p.loadA(k, z, m, kg, ok), as, k.madd(kk, lda, mm)})
@@ -78,6 +85,9 @@ func emitGemm(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape
 		for e := 0; e < t.BN*t.BK; e += threads {
 			lin := k.add(k.tid(), ci(e))
 			nn, kk := k.rem(lin, t.BN), k.div(lin, t.BN)
+			if p.BKContig {
+				kk, nn = k.rem(lin, t.BK), k.div(lin, t.BK)
+			}
 			n, kg := k.add(n0, nn), k.add(k0, kk)
 			ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, kEnd))
 			out = append(out, staged{p.loadB(k, z, kg, n, ok), bs, k.madd(kk, t.BN, nn)})

@@ -130,7 +130,7 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		ck.Blocks = costmodel.GemmBlocks(m, nn, batch, t, split)
 		ck.Threads, ck.Shared, ck.Regs = t.Threads(), t.Shared(), t.Regs()
 		ck.TileEff = costmodel.GemmTileEff(m, nn, t)
-		ck.RegEff = t.RegEff()
+		ck.FMAsPerLoad = t.FMAsPerLoad()
 		ck.FLOPs = a.FLOPs()
 		// A prologue runs on the scalar units, once per tile row (dw) or
 		// column (pool) that loads it; the epilogue once per output.

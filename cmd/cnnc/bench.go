@@ -62,8 +62,8 @@ func runBench(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: FP32 %.2f TFLOP/s, DRAM %.0f GB/s, launch %.2f us, GEMM core at %.0f%% of FP32 peak\n",
-			card, c.FP32TFLOPS, c.DRAMGBs, c.LaunchUs, 100*p.GemmEff)
+		fmt.Fprintf(stdout, "%s: FP32 %.2f TFLOP/s, DRAM %.0f GB/s, launch %.2f us, GEMM core at %.0f%% (4x4 tile) and %.0f%% (8x8) of FP32 peak\n",
+			card, c.FP32TFLOPS, c.DRAMGBs, c.LaunchUs, 100*p.GemmEffSmall, 100*p.GemmEff)
 		if err := p.Save(*out); err != nil {
 			return err
 		}

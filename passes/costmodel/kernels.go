@@ -18,13 +18,9 @@ func (t Tile) Shared() int { return 4 * t.BK * (t.BM + 1 + t.BN) }
 // Regs estimates registers per thread: accumulators, operands, indices.
 func (t Tile) Regs() int { return t.TM*t.TN + t.TM + t.TN + 40 }
 
-// RegEff is the core's efficiency with this register tile relative to the
-// default 4x4 one: a thread does TM*TN FMAs per TM+TN shared-memory loads;
-// at two FMAs per load and above the loads are hidden (measured on an
-// H200: the 4x4, 4x8 and 8x8 tiles run at the same rate).
-func (t Tile) RegEff() float64 {
-	return min(1, float64(t.TM*t.TN)/float64(t.TM+t.TN)/2)
-}
+// FMAsPerLoad is the register tile's arithmetic per shared-memory load:
+// a thread does TM*TN FMAs per TM+TN loads.
+func (t Tile) FMAsPerLoad() float64 { return float64(t.TM*t.TN) / float64(t.TM+t.TN) }
 
 // Ints is the tile as a schedule's Tile field.
 func (t Tile) Ints() []int { return []int{t.BM, t.BN, t.BK, t.TM, t.TN} }

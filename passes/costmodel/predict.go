@@ -15,9 +15,8 @@ type Kernel struct {
 	Regs    int   // registers per thread (estimate)
 	Gemm    bool  // runs on the GEMM core: compute time counts at the GEMM rate
 	TileEff float64
-	// RegEff is the GEMM core's efficiency with this register tile
-	// relative to the best (shared-memory loads per FMA); 0 means 1.
-	RegEff float64
+	// FMAsPerLoad is the register tile's FMAs per shared-memory load.
+	FMAsPerLoad float64
 	// Extra is scalar work outside the GEMM core (prologues, epilogues).
 	Extra    int64
 	Transcen int64 // special-function evaluations (exp, log): 4 FLOP-slots each
@@ -67,16 +66,13 @@ func (p Profile) Predict(k Kernel) Prediction {
 
 	rate := p.FP32TFLOPS * 1e12 // FLOP/s of the card
 	if k.Gemm {
-		rate *= p.GemmEff
+		rate *= p.gemmEff(k.FMAsPerLoad)
 	} else {
 		rate *= 0.5 // scalar FP32 outside the GEMM core
 	}
 	work := float64(k.FLOPs)
 	if k.TileEff > 0 && k.TileEff < 1 {
 		work /= k.TileEff
-	}
-	if k.RegEff > 0 && k.RegEff < 1 {
-		work /= k.RegEff
 	}
 	if k.Gemm {
 		// Scalar work in a GEMM kernel runs at the plain FP32 rate.
@@ -111,6 +107,17 @@ func (p Profile) Predict(k Kernel) Prediction {
 		pr.Bound = "memory"
 	}
 	return pr
+}
+
+// gemmEff interpolates the GEMM core's efficiency between the 4x4 tile
+// (two FMAs per shared load) and the 8x8 one (four), linearly in the
+// ratio, floored at a tenth.
+func (p Profile) gemmEff(ratio float64) float64 {
+	if ratio <= 0 {
+		ratio = 2
+	}
+	e := p.GemmEffSmall + (p.GemmEff-p.GemmEffSmall)*(ratio-2)/2
+	return math.Max(e, 0.1*p.GemmEff)
 }
 
 // Utilization is model FLOPs over time at the FP32 peak.

@@ -33,6 +33,9 @@ type Profile struct {
 	// MemEff of DRAM bandwidth by streaming kernels.
 	GemmEff float64 `json:"gemm_efficiency"`
 	MemEff  float64 `json:"memory_efficiency"`
+	// GemmEffSmall is the GEMM core's efficiency with a 4x4 register tile
+	// (two FMAs per shared load); GemmEff is with 8x8 (four).
+	GemmEffSmall float64 `json:"gemm_efficiency_4x4"`
 	// LaunchUs is the host's interval between back-to-back launches: a
 	// kernel shorter than that still takes it. GapUs is what the device
 	// adds between kernels that run longer.
@@ -46,13 +49,13 @@ type Profile struct {
 var profiles = map[string]Profile{
 	"a100": {Name: "A100 SXM4 80GB", SM: 80, SMs: 108, ClockMHz: 1410, FP32TFLOPS: 19.5, FP16TCTFLOPS: 312,
 		DRAMGBs: 2039, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 164 << 10,
-		GemmEff: 0.5, MemEff: 0.8, LaunchUs: 2.5, GapUs: 1.0},
+		GemmEff: 0.5, GemmEffSmall: 0.35, MemEff: 0.8, LaunchUs: 2.5, GapUs: 1.0},
 	"h100": {Name: "H100 SXM5 80GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 3350, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		GemmEff: 0.35, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0},
+		GemmEff: 0.35, GemmEffSmall: 0.25, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0},
 	"h200": {Name: "H200 SXM 141GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 4800, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		GemmEff: 0.35, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0},
+		GemmEff: 0.35, GemmEffSmall: 0.25, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0},
 }
 
 // byTarget maps a compile target to the profile used when none is named.
@@ -130,6 +133,7 @@ func (p Profile) override(o Profile) Profile {
 	seti(&p.RegistersSM, o.RegistersSM)
 	seti(&p.SharedBytesSM, o.SharedBytesSM)
 	set(&p.GemmEff, o.GemmEff)
+	set(&p.GemmEffSmall, o.GemmEffSmall)
 	set(&p.MemEff, o.MemEff)
 	set(&p.LaunchUs, o.LaunchUs)
 	set(&p.GapUs, o.GapUs)
@@ -141,7 +145,7 @@ func (p Profile) validate() error {
 	if p.SMs <= 0 || p.FP32TFLOPS <= 0 || p.DRAMGBs <= 0 || p.MaxThreadsSM <= 0 || p.MaxBlocksSM <= 0 {
 		return fmt.Errorf("profile %q lacks SMs, FP32 peak, DRAM bandwidth or SM limits", p.Name)
 	}
-	if p.GemmEff <= 0 || p.GemmEff > 1 || p.MemEff <= 0 || p.MemEff > 1 {
+	if p.GemmEff <= 0 || p.GemmEff > 1 || p.MemEff <= 0 || p.MemEff > 1 || p.GemmEffSmall <= 0 || p.GemmEffSmall > 1 {
 		return fmt.Errorf("profile %q: efficiencies %.3g and %.3g must lie in (0, 1]", p.Name, p.GemmEff, p.MemEff)
 	}
 	return nil
