@@ -31,22 +31,27 @@ func epilogueChain(g *ir.Graph, root *ir.Node, users map[*ir.Value][]*ir.Node) [
 	return chain
 }
 
-// predictNodes is the predicted time of nodes run as separate kernels.
+// predictNodes is the predicted time of nodes run as separate kernels,
+// each at its best tile.
 func predictNodes(p costmodel.Profile, nodes []*ir.Node) float64 {
 	var ns float64
 	for _, n := range nodes {
+		if n.Op.View {
+			continue
+		}
 		k := &Kernel{Nodes: []*ir.Node{n}}
 		k.split()
-		ns += k.Predict(p)
+		ns += predictBest(k, p)
 	}
 	return ns
 }
 
-// predictGroup is the predicted time of nodes run as one kernel.
+// predictGroup is the predicted time of nodes run as one kernel at its
+// best tile.
 func predictGroup(p costmodel.Profile, nodes []*ir.Node) float64 {
 	k := &Kernel{Nodes: nodes}
 	k.split()
-	return k.Predict(p)
+	return predictBest(k, p)
 }
 
 // fuseIfFaster groups nodes into one kernel when the cost model predicts

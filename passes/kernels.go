@@ -143,6 +143,17 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 			}
 		}
 		ck.Extra += int64(len(k.Epilogue)) * a.Out.Type.Elems()
+		_, _, kk, _ := costmodel.GemmShape(a)
+		ck.KSlices = costmodel.KSlice(kk, split, t.BK) / t.BK
+		ck.SliceTrips = 1
+		for _, p := range k.Prologue {
+			switch p.Op {
+			case ir.OpConv2D: // the taps' loads, then the math
+				ck.SliceTrips = 2
+			case ir.OpGlobalAvgPool: // a loop over the pooled window per element
+				ck.SliceTrips = 1 + float64(p.Inputs[0].Type.Elems()/p.Out.Type.Elems())/4
+			}
+		}
 		if split > 1 {
 			partial := int64(m) * int64(nn) * int64(batch) * 4 * int64(split)
 			ck.Bytes += partial // the partial sums are written once

@@ -2,6 +2,7 @@ package passes
 
 import (
 	"fmt"
+	"math"
 
 	"cnnc/ir"
 	"cnnc/passes/costmodel"
@@ -19,24 +20,45 @@ func Tile(g *ir.Graph, c *Context) error {
 		if !costmodel.IsGemmAnchor(a) {
 			continue
 		}
-		_, _, kk, _ := costmodel.GemmShape(a)
 		a.Sched.Tile, a.Sched.SplitK = costmodel.DefaultTile.Ints(), 1
 		before := k.Predict(c.Profile)
-		best, bestNs := a.Sched, before
-		for _, t := range costmodel.TileCandidates {
-			for _, s := range costmodel.SplitKCandidates {
-				if s > 1 && costmodel.KSlice(kk, s, t.BK)*(s-1) >= kk {
-					continue // some split would be empty
-				}
-				a.Sched.Tile, a.Sched.SplitK = t.Ints(), s
-				if ns := k.Predict(c.Profile); ns < bestNs {
-					best, bestNs = a.Sched, ns
-				}
-			}
-		}
+		best, bestNs := bestSchedule(k, c.Profile)
 		a.Sched = best
 		c.decide(Decision{Pass: "tile", Kernel: a.Describe(), What: fmt.Sprintf("tile %s", best),
 			BeforeNs: before, AfterNs: bestNs, Taken: true})
 	}
 	return nil
+}
+
+// bestSchedule tries every tile and K split on a GEMM kernel and returns
+// the one with the best predicted time (the kernel's schedule is left as
+// it was).
+func bestSchedule(k *Kernel, p costmodel.Profile) (ir.Schedule, float64) {
+	a := k.Anchor
+	saved := a.Sched
+	defer func() { a.Sched = saved }()
+	_, _, kk, _ := costmodel.GemmShape(a)
+	best, bestNs := saved, math.Inf(1)
+	for _, t := range costmodel.TileCandidates {
+		for _, s := range costmodel.SplitKCandidates {
+			if s > 1 && costmodel.KSlice(kk, s, t.BK)*(s-1) >= kk {
+				continue // some split would be empty
+			}
+			a.Sched.Tile, a.Sched.SplitK = t.Ints(), s
+			if ns := k.Predict(p); ns < bestNs {
+				best, bestNs = a.Sched, ns
+			}
+		}
+	}
+	return best, bestNs
+}
+
+// predictBest is a kernel's predicted time at its best schedule (GEMM
+// kernels) or as it is.
+func predictBest(k *Kernel, p costmodel.Profile) float64 {
+	if costmodel.IsGemmAnchor(k.Anchor) {
+		_, ns := bestSchedule(k, p)
+		return ns
+	}
+	return k.Predict(p)
 }

@@ -46,6 +46,11 @@ var TileCandidates = []Tile{
 	{64, 32, 8, 4, 2},
 	{32, 64, 8, 2, 4},
 	{32, 32, 8, 2, 2},
+	// Deep K slices: fewer steps, more independent loads per step, for
+	// kernels whose operand loads are slow (a depthwise prologue).
+	{64, 32, 32, 4, 2},
+	{32, 64, 32, 2, 4},
+	{32, 32, 32, 2, 2},
 }
 
 // SplitKCandidates are the K splits the tile pass tries.

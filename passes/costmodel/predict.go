@@ -18,8 +18,13 @@ type Kernel struct {
 	// FMAsPerLoad is the register tile's FMAs per shared-memory load.
 	FMAsPerLoad float64
 	// Extra is scalar work outside the GEMM core (prologues, epilogues).
-	Extra    int64
-	Transcen int64 // special-function evaluations (exp, log): 4 FLOP-slots each
+	Extra int64
+	// KSlices is how many K steps each GEMM block takes; SliceTrips how
+	// many dependent memory round trips each step waits for (1, more when
+	// a prologue computes the operand).
+	KSlices    int
+	SliceTrips float64
+	Transcen   int64 // special-function evaluations (exp, log): 4 FLOP-slots each
 }
 
 // Prediction is a kernel's predicted time and how it was reached.
@@ -84,9 +89,19 @@ func (p Profile) Predict(k Kernel) Prediction {
 	// blocks it holds, and one with few warps hides latency worse.
 	loadPerSM := (blocks + p.SMs - 1) / p.SMs
 	active := min(resident, loadPerSM)
-	occupancy := math.Min(1, 0.5+0.5*float64(active*max(k.Threads, 1))/1024)
+	occupancy := 1.0 // the GEMM core's calibrated efficiency includes its occupancy
+	if !k.Gemm {
+		occupancy = math.Min(1, 0.5+0.5*float64(active*max(k.Threads, 1))/1024)
+	}
 	smRate := rate / float64(p.SMs) * occupancy
 	computeNs := float64(loadPerSM) * (work / float64(blocks)) / smRate * 1e9
+	if k.Gemm && k.KSlices > 0 {
+		// Each K step waits at least for its loads: the blocks an SM runs
+		// one after another each take KSlices such steps.
+		trips := math.Max(k.SliceTrips, 1)
+		rounds := (loadPerSM + active - 1) / active
+		computeNs = math.Max(computeNs, float64(rounds*k.KSlices)*trips*p.SliceLatencyUs*1e3)
+	}
 	bw := p.DRAMGBs * 1e9 * p.MemEff
 	// A grid on few SMs cannot keep enough loads in flight for the full
 	// bandwidth; one SM can pull about 2.5 times its even share.
