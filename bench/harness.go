@@ -177,9 +177,9 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	for i, o := range outs {
 		v.RelL2 = math.Max(v.RelL2, interp.RelL2(&interp.Tensor{Shape: want[i].Shape, Data: o}, want[i]))
 	}
-	sampler := startBusy(dev)
+	sampler := StartBusy(dev)
 	plain, err := ex.TimeEndToEnd(opt.Warmup, opt.Iters, false)
-	v.BusyPct = sampler.stop()
+	v.BusyPct = sampler.Stop()
 	if err != nil {
 		return nil, err
 	}
@@ -286,19 +286,20 @@ func IsTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// busy samples NVML's GPU busy percentage while timing runs.
-type busy struct{ s *nvml.Sampler }
+// Busy samples NVML's GPU busy percentage while timing runs.
+type Busy struct{ s *nvml.Sampler }
 
-func startBusy(dev *cuda.Device) busy {
-	nd, err := nvmlDevice(dev)
+// StartBusy starts sampling dev's GPU busy percentage (a no-op without NVML).
+func StartBusy(dev *cuda.Device) Busy {
+	nd, err := NVMLDevice(dev)
 	if err != nil {
-		return busy{}
+		return Busy{}
 	}
-	return busy{nd.Sample(20 * time.Millisecond)}
+	return Busy{nd.Sample(20 * time.Millisecond)}
 }
 
-// stop returns the mean busy percentage, or -1 when NVML gave nothing.
-func (b busy) stop() float64 {
+// Stop returns the mean busy percentage, or -1 when NVML gave nothing.
+func (b Busy) Stop() float64 {
 	if b.s == nil {
 		return -1
 	}
@@ -310,7 +311,9 @@ func (b busy) stop() float64 {
 	return u.Percent
 }
 
-func nvmlDevice(dev *cuda.Device) (*nvml.Device, error) {
+// NVMLDevice initializes NVML and finds dev in it by PCI address (CUDA and
+// NVML may number cards differently); the caller shuts NVML down.
+func NVMLDevice(dev *cuda.Device) (*nvml.Device, error) {
 	if err := nvml.Init(); err != nil {
 		return nil, err
 	}
@@ -326,7 +329,7 @@ func nvmlDevice(dev *cuda.Device) (*nvml.Device, error) {
 }
 
 func smClock(dev *cuda.Device) int {
-	nd, err := nvmlDevice(dev)
+	nd, err := NVMLDevice(dev)
 	if err != nil {
 		return 0
 	}

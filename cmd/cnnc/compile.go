@@ -157,7 +157,8 @@ func printCompileReport(w io.Writer, res *codegen.Result, pc *passes.Context, pr
 	fmt.Fprintln(w, "kernels:")
 	for _, l := range res.Plan.Launches {
 		total += l.PredictedNs
-		fmt.Fprintf(w, "  %-44s grid %-14v %8.1f us predicted  %s\n", l.Kernel, l.Grid, l.PredictedNs/1e3, strings.Join(l.Ops, "+"))
+		grid := fmt.Sprintf("%dx%dx%d", l.Grid[0], l.Grid[1], l.Grid[2])
+		fmt.Fprintf(w, "  %-44s grid %-12s %8.1f us predicted  %s\n", l.Kernel, grid, l.PredictedNs/1e3, strings.Join(l.Ops, "+"))
 	}
 	fmt.Fprintf(w, "predicted end to end: %.1f us\n", total/1e3)
 }

@@ -22,7 +22,8 @@ import (
 var exampleModel []byte
 
 // runDemo is the main job on the embedded example: inspect it, evaluate it
-// on the CPU, compile it, and on a GPU machine run it there too.
+// on the CPU, compile it with the decisions reported, and on a GPU machine
+// run it (checked against the interpreter) and bench -O0 against -O2.
 func runDemo(args []string, stdout io.Writer) error {
 	fs := newFlags("demo", "demo [--keep DIR]", stdout)
 	keep := fs.String("keep", "", "write the example model and its compiled artifact into `DIR` instead of a temporary folder")
@@ -61,7 +62,7 @@ func runDemo(args []string, stdout io.Writer) error {
 		return nil
 	}
 	ptx := filepath.Join(dir, "tinyresnet.ptx")
-	if err := runCompile([]string{model, "-o", ptx}, stdout); err != nil {
+	if err := runCompile([]string{model, "-o", ptx, "--report"}, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "\n== run on the GPU, checked against the interpreter (same input)")
@@ -74,5 +75,9 @@ func runDemo(args []string, stdout io.Writer) error {
 		return err
 	}
 	dev.Close()
-	return runRun([]string{ptx, "--expect", ref, "--iters", "100"}, stdout)
+	if err := runRun([]string{ptx, "--expect", ref, "--iters", "100"}, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "\n== bench: -O0 against -O2 on the GPU")
+	return runBench([]string{model, "--iters", "30"}, stdout)
 }

@@ -7,9 +7,9 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"cnnc/artifact"
+	"cnnc/bench"
 	"cnnc/internal/tensorfile"
 	"cnnc/ir"
 	"cnnc/ir/interp"
@@ -117,11 +117,15 @@ func runRun(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "outputs not computed: %s plans take no host data yet\n", plan.Precision)
 	}
 
-	sampler := startUtilization(dev)
+	sampler := bench.StartBusy(dev)
 	t, err := exe.TimeEndToEnd(*warmup, *iters, *graph)
-	busy := sampler.stop()
+	busyPct := sampler.Stop()
 	if err != nil {
 		return err
+	}
+	busy := ""
+	if busyPct >= 0 {
+		busy = fmt.Sprintf(", NVML GPU busy %.0f%%", busyPct)
 	}
 	mode := "kernel launches"
 	if *graph {
@@ -192,7 +196,7 @@ func describeDevice(dev *cuda.Device) (string, error) {
 		return "", err
 	}
 	line := fmt.Sprintf("device %d: %s, sm_%d%d, %d SMs, %s", dev.Ordinal, name, major, minor, sms, formatBytes(mem))
-	nd, err := nvmlDevice(dev)
+	nd, err := bench.NVMLDevice(dev)
 	if err != nil {
 		return line + ", SM clock unknown: " + err.Error(), nil
 	}
@@ -206,50 +210,6 @@ func describeDevice(dev *cuda.Device) (string, error) {
 		line += fmt.Sprintf(" (max %d)", top)
 	}
 	return line, nil
-}
-
-// nvmlDevice initializes NVML and finds dev in it by PCI address (CUDA
-// and NVML may number cards differently); the caller shuts NVML down.
-func nvmlDevice(dev *cuda.Device) (*nvml.Device, error) {
-	if err := nvml.Init(); err != nil {
-		return nil, err
-	}
-	bus, err := dev.PCIBusID()
-	if err == nil {
-		var nd *nvml.Device
-		if nd, err = nvml.DeviceByPCIBusID(bus); err == nil {
-			return nd, nil
-		}
-	}
-	nvml.Shutdown()
-	return nil, err
-}
-
-// utilization samples NVML's GPU busy percentage while timing runs.
-type utilization struct {
-	sampler *nvml.Sampler
-}
-
-func startUtilization(dev *cuda.Device) utilization {
-	nd, err := nvmlDevice(dev)
-	if err != nil {
-		return utilization{}
-	}
-	return utilization{nd.Sample(20 * time.Millisecond)}
-}
-
-// stop ends sampling and returns ", NVML GPU busy N%" or "" when NVML
-// gave nothing.
-func (u utilization) stop() string {
-	if u.sampler == nil {
-		return ""
-	}
-	defer nvml.Shutdown()
-	got, err := u.sampler.Stop()
-	if err != nil {
-		return ""
-	}
-	return fmt.Sprintf(", NVML GPU busy %.0f%%", got.Percent)
 }
 
 // formatBytes prints a size in B, KiB, MiB or GiB.
