@@ -200,3 +200,84 @@ func TestLowerRejects(t *testing.T) {
 		t.Errorf("Lower with sm_50 = %v, want unknown target", err)
 	}
 }
+
+// fusedCases are fused and tiled kernels as the -O2 passes leave them.
+var fusedCases = []struct {
+	name, text string
+	launches   int
+}{
+	{"conv+add+relu on the 8x8 tile", `graph g(%x: f32[2,64,14,14]) -> (%3) {
+  %w = const f32[64,64,3,3] @w
+  %b = const f32[64] @b
+  %1 = conv2d %x, %w, %b {pads=[1,1,1,1]} : f32[2,64,14,14] [k1 tile=128,128,8,8,8]
+  %2 = add %1, %x : f32[2,64,14,14] [k1]
+  %3 = relu %2 : f32[2,64,14,14] [k1]
+}`, 1},
+	{"split-K conv with its epilogue in the reduction", `graph g(%x: f32[1,256,7,7]) -> (%2) {
+  %w = const f32[256,256,3,3] @w
+  %1 = conv2d %x, %w {pads=[1,1,1,1]} : f32[1,256,7,7] [k1 tile=32,32,8,2,2 split_k=8]
+  %2 = clip %1 {max=6, min=0} : f32[1,256,7,7] [k1]
+}`, 2},
+	{"depthwise inside the 1x1 conv", `graph g(%x: f32[1,96,14,14]) -> (%4) {
+  %wd = const f32[96,1,3,3] @wd
+  %bd = const f32[96] @bd
+  %1 = conv2d %x, %wd, %bd {group=96, pads=[1,1,1,1]} : f32[1,96,14,14] [k1]
+  %2 = clip %1 {max=6, min=0} : f32[1,96,14,14] [k1]
+  %wp = const f32[24,96,1,1] @wp
+  %3 = conv2d %2, %wp : f32[1,24,14,14] [k1 tile=32,32,32,2,2]
+  %r = const f32[1,24,14,14] @r
+  %4 = add %3, %r : f32[1,24,14,14] [k1]
+}`, 1},
+	{"global average pool inside the classifier", `graph g(%x: f32[4,64,2,2]) -> (%3) {
+  %1 = global_avgpool %x : f32[4,64,1,1] [k1]
+  %2 = reshape %1 {shape=[4,64]} : f32[4,64] [k1]
+  %w = const f32[10,64] @w
+  %3 = gemm %2, %w {trans_b=1} : f32[4,10] [k1 tile=32,32,8,2,2]
+}`, 1},
+	{"squeeze-excite gate as an element-wise chain", `graph g(%x: f32[1,32,8,8], %s: f32[1,32,1,1]) -> (%3) {
+  %1 = sigmoid %s : f32[1,32,1,1]
+  %2 = mul %x, %1 : f32[1,32,8,8] [k1]
+  %3 = hard_swish %2 : f32[1,32,8,8] [k1]
+}`, 2},
+}
+
+// TestFusedKernels lowers fused and tiled kernels and checks what the
+// backend makes of them: one entry per launch, split-K as a main kernel
+// and a reduction, no local memory (spills) in any kernel.
+func TestFusedKernels(t *testing.T) {
+	be := backendForTest(t)
+	for _, c := range fusedCases {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := ir.Parse(c.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ir.Verify(g); err != nil {
+				t.Fatal(err)
+			}
+			fillConsts(g)
+			res, err := Lower(g, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(res.Plan.Launches); got != c.launches {
+				t.Errorf("%d launches, want %d", got, c.launches)
+			}
+			ptx, err := be.Compile(res.LLVM, Targets[DefaultTarget])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, body := range entryBodies(string(ptx)) {
+				if strings.Contains(body, ".local") {
+					t.Errorf("%s spills to local memory", name)
+				}
+			}
+			if strings.Contains(c.name, "split-K") && !strings.Contains(res.Plan.Launches[1].Kernel, "splitk_reduce") {
+				t.Errorf("second launch %s is not the split-K reduction", res.Plan.Launches[1].Kernel)
+			}
+			if err := res.Plan.Validate(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
