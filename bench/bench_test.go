@@ -1,8 +1,13 @@
 package bench
 
 import (
+	"bytes"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"cnnc/passes/costmodel"
 )
 
 func TestSpearman(t *testing.T) {
@@ -19,5 +24,50 @@ func TestSpearman(t *testing.T) {
 		if got := Spearman(c.a, c.b); math.Abs(got-c.want) > 1e-9 {
 			t.Errorf("Spearman(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
 		}
+	}
+}
+
+// TestFitReports: a report whose launches a known profile timed is read
+// back and fitted; the fitted profile predicts them better than the start.
+func TestFitReports(t *testing.T) {
+	truth, err := costmodel.Lookup("h200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth.SliceLatencyUs, truth.LaunchUs = 1.3, 3
+	var v Variant
+	for i := 0; i < 60; i++ {
+		f := costmodel.Kernel{Threads: 256, Blocks: 1 + i*13, Bytes: int64(i+1) << 18}
+		if i%2 == 0 {
+			f.Gemm, f.FLOPs, f.FMAsPerLoad, f.KSlices = true, int64(i+1)<<26, 2+float64(i%3), 8+i
+		}
+		v.Kernels = append(v.Kernels, KernelRow{Kernel: "k", MeasuredUs: truth.Predict(f).Ns / 1e3, Features: &f})
+	}
+	r := &Report{Model: "synthetic", Batch: 1, Profile: truth, Variants: []Variant{v}}
+	path := filepath.Join(t.TempDir(), "r.json")
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadReport(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := truth
+	start.SliceLatencyUs, start.LaunchUs, start.GemmEff = 0.3, 6, 0.2
+	var out bytes.Buffer
+	fitted, err := FitReports(&out, start, []*Report{back})
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := Samples([]*Report{back})
+	if len(samples) != 60 {
+		t.Fatalf("%d samples read back, want 60", len(samples))
+	}
+	if before, after := start.LogError(samples), fitted.LogError(samples); after > before/4 || after > 0.05 {
+		t.Errorf("log error %.3f before, %.3f after the fit\n%s", before, after, out.String())
 	}
 }

@@ -48,6 +48,8 @@ type KernelRow struct {
 	TFLOPS      float64  `json:"tflops"`
 	GBs         float64  `json:"gbs"`
 	Util        float64  `json:"utilization"`
+	// Features are what the cost model knew of the launch (for --fit).
+	Features *costmodel.Kernel `json:"features,omitempty"`
 }
 
 // Variant is one compile of the model (-O0 or -O2) and its measurements.
@@ -198,6 +200,10 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	v.ImagesPerS = float64(opt.Batch) / (graph.Median * 1e-3)
 	v.UtilPlain = float64(res.Plan.FLOPs) / (plain.Median * 1e-3) / peak
 	v.UtilGraph = float64(res.Plan.FLOPs) / (graph.Median * 1e-3) / peak
+	var features []costmodel.Kernel
+	for _, k := range passes.Kernels(g) {
+		features = append(features, k.Launches()...)
+	}
 	var pred, meas []float64
 	for i, l := range res.Plan.Launches {
 		us := kernels[i].Median * 1e3
@@ -207,6 +213,9 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 			row.TFLOPS = float64(l.FLOPs) / (us * 1e-6) / 1e12
 			row.GBs = float64(l.Bytes) / (us * 1e-6) / 1e9
 			row.Util = float64(l.FLOPs) / (us * 1e-6) / peak
+		}
+		if i < len(features) {
+			row.Features = &features[i]
 		}
 		v.PredictedMs += row.PredictedUs / 1e3
 		v.KernelSumMs += us / 1e3

@@ -9,11 +9,12 @@ import (
 
 	"cnnc/bench"
 	"cnnc/internal/tensorfile"
+	"cnnc/passes/costmodel"
 	"cnnc/runtime/cuda"
 )
 
 func runBench(args []string, stdout io.Writer) error {
-	fs := newFlags("bench", "bench model.onnx [--batch N] [--iters N] [--json out.json] [--md out.md] [--profile NAME | --calibration FILE] | bench --calibrate [-o profile.json]", stdout)
+	fs := newFlags("bench", "bench model.onnx [--batch N] [--iters N] [--json out.json] [--md out.md] [--profile NAME | --calibration FILE] | bench --calibrate [-o calibration.json] | bench --fit report.json... [--calibration FILE] [-o calibration.json]", stdout)
 	batch := fs.Int("batch", 1, "batch size")
 	iters := fs.Int("iters", 50, "timed iterations of each measurement")
 	warmup := fs.Int("warmup", 10, "untimed iterations first")
@@ -23,13 +24,17 @@ func runBench(args []string, stdout io.Writer) error {
 	profile := fs.String("profile", "", "cost-model profile (default: the card's, by name)")
 	calibration := fs.String("calibration", "", "a calibration `file` from --calibrate")
 	calibrate := fs.Bool("calibrate", false, "measure the card's ceilings and the GEMM core's efficiency and write a calibration file")
-	out := fs.String("o", "calibration.json", "with --calibrate: the calibration `file` to write")
+	fit := fs.Bool("fit", false, "fit the cost model to the launches measured in the JSON reports given as arguments and write a calibration file (no GPU needed)")
+	out := fs.String("o", "calibration.json", "with --calibrate or --fit: the calibration `file` to write")
 	device := fs.Int("device", 0, "CUDA device ordinal")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
-	if *calibrate != (len(pos) == 0) {
+	if *fit {
+		return fitReports(pos, *calibration, *out, stdout)
+	}
+	if *calibrate != (len(pos) == 0) || len(pos) > 1 {
 		return badInputf("want one model file, or --calibrate with none; see 'cnnc bench --help'")
 	}
 	if *batch < 1 || *iters < 1 || *warmup < 0 {
@@ -101,5 +106,39 @@ func runBench(args []string, stdout io.Writer) error {
 			return fmt.Errorf("-O%d output differs from the interpreter: relative L2 error %.3g", v.OptLevel, v.RelL2)
 		}
 	}
+	return nil
+}
+
+// fitReports is `cnnc bench --fit`: it refits a profile (the calibration
+// given, else the first report's) to the reports' measured launches.
+func fitReports(paths []string, calibration, out string, stdout io.Writer) error {
+	if len(paths) == 0 {
+		return badInputf("--fit wants bench JSON reports as arguments")
+	}
+	var reports []*bench.Report
+	for _, p := range paths {
+		r, err := bench.ReadReport(p)
+		if err != nil {
+			return badInput(err)
+		}
+		reports = append(reports, r)
+	}
+	base := reports[0].Profile
+	if calibration != "" {
+		p, err := costmodel.Load(calibration)
+		if err != nil {
+			return badInput(err)
+		}
+		base = p
+	}
+	fitted, err := bench.FitReports(stdout, base, reports)
+	if err != nil {
+		return badInput(err)
+	}
+	if err := fitted.Save(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "fitted: GEMM core %.0f%% (4x4) / %.0f%% (8x8), memory %.0f%%, launch %.2f us, gap %.2f us, K step %.2f us\nwrote %s\n",
+		100*fitted.GemmEffSmall, 100*fitted.GemmEff, 100*fitted.MemEff, fitted.LaunchUs, fitted.GapUs, fitted.SliceLatencyUs, out)
 	return nil
 }

@@ -1,6 +1,7 @@
 package costmodel
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -92,5 +93,51 @@ func TestTiles(t *testing.T) {
 	}
 	if got := GemmTileEff(100, 49, Tile{64, 64, 8, 4, 4}); got != float64(100*49)/float64(128*64) {
 		t.Errorf("GemmTileEff = %v", got)
+	}
+}
+
+// TestFitRecoversProfile: launches timed by a known profile (with noise)
+// let Fit recover that profile's parameters from a wrong start.
+func TestFitRecoversProfile(t *testing.T) {
+	truth := h100(t)
+	truth.GemmEff, truth.GemmEffSmall, truth.LaunchUs, truth.SliceLatencyUs, truth.GapUs = 0.44, 0.33, 3.0, 1.3, 1.5
+	var samples []Sample
+	noise := []float64{1.03, 0.98, 1.01, 0.97, 1.02, 0.99}
+	for i := 0; i < 120; i++ {
+		k := Kernel{Threads: 256, Blocks: 1 + (i*37)%900}
+		switch i % 4 {
+		case 0: // big GEMM on the 8x8 tile
+			k.Gemm, k.FLOPs, k.FMAsPerLoad, k.KSlices, k.Bytes = true, int64(1+i)<<28, 4, 64+i, int64(i+1)<<20
+		case 1: // small GEMM on the 4x4 tile: latency-bound
+			k.Gemm, k.FLOPs, k.FMAsPerLoad, k.KSlices, k.Bytes = true, int64(1+i)<<20, 2, 4+i%16, 1<<16
+		case 2: // streaming
+			k.Bytes = int64(1+i) << 22
+		default: // tiny
+			k.Bytes, k.FLOPs = 4096, 1000
+		}
+		samples = append(samples, Sample{Kernel: k, MeasuredNs: truth.Predict(k).Ns * noise[i%len(noise)]})
+	}
+	start := h100(t)
+	start.GemmEff, start.GemmEffSmall, start.LaunchUs, start.SliceLatencyUs, start.GapUs = 0.2, 0.15, 6, 0.3, 0.5
+	before := start.LogError(samples)
+	got, err := start.Fit(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := got.LogError(samples)
+	if after > 0.05 || after > before/4 {
+		t.Errorf("log error %.3f before, %.3f after the fit; want under 0.05", before, after)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"GemmEff", got.GemmEff, truth.GemmEff}, {"GemmEffSmall", got.GemmEffSmall, truth.GemmEffSmall},
+		{"LaunchUs", got.LaunchUs, truth.LaunchUs}, {"SliceLatencyUs", got.SliceLatencyUs, truth.SliceLatencyUs}} {
+		if math.Abs(c.got/c.want-1) > 0.15 {
+			t.Errorf("%s = %.3g, want about %.3g", c.name, c.got, c.want)
+		}
+	}
+	if _, err := start.Fit(samples[:3]); err == nil {
+		t.Error("Fit on 3 samples succeeded")
 	}
 }

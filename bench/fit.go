@@ -1,0 +1,70 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"cnnc/passes/costmodel"
+)
+
+// ReadReport reads a report written by WriteJSON.
+func ReadReport(path string) (*Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: not a cnnc bench report: %v", path, err)
+	}
+	return &r, nil
+}
+
+// Samples are the measured launches of reports that carry the cost
+// model's features.
+func Samples(reports []*Report) []costmodel.Sample {
+	var out []costmodel.Sample
+	for _, r := range reports {
+		for _, v := range r.Variants {
+			for _, k := range v.Kernels {
+				if k.Features != nil && k.MeasuredUs > 0 {
+					out = append(out, costmodel.Sample{Kernel: *k.Features, MeasuredNs: k.MeasuredUs * 1e3})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// FitReports fits base to the reports' launches and prints, per report
+// and variant, how the old and the fitted profile predict the same
+// kernels: log error, Spearman and the end-to-end sum against the
+// measured time with launches.
+func FitReports(w io.Writer, base costmodel.Profile, reports []*Report) (costmodel.Profile, error) {
+	samples := Samples(reports)
+	fitted, err := base.Fit(samples)
+	if err != nil {
+		return base, err
+	}
+	fmt.Fprintf(w, "%d launches: log error %.3f before, %.3f after\n", len(samples), base.LogError(samples), fitted.LogError(samples))
+	for _, r := range reports {
+		for _, v := range r.Variants {
+			var meas, oldP, newP []float64
+			var oldSum, newSum float64
+			for _, k := range v.Kernels {
+				if k.Features == nil {
+					continue
+				}
+				o, n := base.Predict(*k.Features).Ns/1e3, fitted.Predict(*k.Features).Ns/1e3
+				meas, oldP, newP = append(meas, k.MeasuredUs), append(oldP, o), append(newP, n)
+				oldSum += o
+				newSum += n
+			}
+			fmt.Fprintf(w, "%-20s b%-3d -O%d: Spearman %.2f -> %.2f, end to end %.3f ms predicted %.3f -> %.3f ms\n",
+				r.Model, r.Batch, v.OptLevel, Spearman(oldP, meas), Spearman(newP, meas), v.PlainMs, oldSum/1e3, newSum/1e3)
+		}
+	}
+	return fitted, nil
+}
