@@ -259,8 +259,8 @@ func TestMeaningOnModels(t *testing.T) {
 		}
 	}
 	for _, c := range cases {
-		if _, unsup := conformance.ExpectedUnsupported[c.Name]; unsup || c.Name == "light/light_vgg19" {
-			continue // VGG-19 takes long in the interpreter; ResNet-50 covers the same ops
+		if _, unsup := conformance.ExpectedUnsupported[c.Name]; unsup {
+			continue
 		}
 		l, err := conformance.Load(c)
 		if err != nil {
