@@ -362,14 +362,14 @@ func (l *lowering) placeOutputs() error {
 			return fmt.Errorf("%w: output %s is %s; cnnc's GPU runtime returns f32 outputs", ErrUnsupported, v, v.Type.DType)
 		}
 		if l.bufs[v].buffer != artifact.BufArena {
-			copyNode := &ir.Node{Op: ir.OpRelu, Inputs: []*ir.Value{v}, Out: &ir.Value{Name: v.Name + "_copy", Type: v.Type}}
+			copyNode := &ir.Node{Op: ir.OpCopy, Inputs: []*ir.Value{v}, Attrs: ir.Attrs{}, Out: &ir.Value{Name: v.Name + "_copy", Type: v.Type}}
+			copyNode.Out.Def = copyNode
 			dst := l.allocArena(copyNode.Out)
 			l.bufs[copyNode.Out] = dst
 			kern := &passes.Kernel{Nodes: []*ir.Node{copyNode}, Anchor: copyNode, Inputs: []*ir.Value{v}}
-			if err := l.emitKernel(kern, "copy", costmodel.MapThreads, nil, func(c *nodeKernel) (launchShape, error) { return emitCopy(c), nil }); err != nil {
+			if err := l.emitKernel(kern, "copy", costmodel.MapThreads, nil, emitElementwise); err != nil {
 				return err
 			}
-			l.plan.Launches[len(l.plan.Launches)-1].Ops = []string{"copy"}
 			v = copyNode.Out
 		}
 		l.plan.Outputs = append(l.plan.Outputs, l.tensorRef(l.g.ExternalOutputName(i), v))

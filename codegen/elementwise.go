@@ -105,6 +105,8 @@ func emitUnary(k *kernel, n *ir.Node, x value.Value) value.Value {
 	switch n.Op {
 	case ir.OpRelu:
 		return k.sel(k.fcmp(enum.FPredOLT, x, cf(0)), cf(0), x)
+	case ir.OpCopy:
+		return x
 	case ir.OpSigmoid:
 		return k.sigmoid(x)
 	case ir.OpTanh:
@@ -332,12 +334,4 @@ func emitConcat(c *nodeKernel) (launchShape, error) {
 		off += size
 	}
 	return mapShape(total, k.threads), nil
-}
-
-// emitCopy copies input 0 to the output (a constant or input that is
-// also a graph output).
-func emitCopy(c *nodeKernel) launchShape {
-	return emitMap(c, func(k *kernel, co []value.Value) value.Value {
-		return k.loadAt(c.in[0], k.linear(co, ir.Strides(c.n.Out.Type.Shape)))
-	})
 }

@@ -103,7 +103,9 @@ func poolAttrs(avg bool) []AttrSpec {
 
 // Element-wise ops of one input: y = f(x).
 var (
-	OpRelu        = unaryOp("relu", func(x float64, _ *Node) float64 { return math.Max(x, 0) })
+	OpRelu = unaryOp("relu", func(x float64, _ *Node) float64 { return math.Max(x, 0) })
+	// copy: y = x, materialized (a constant or graph input that is also a graph output).
+	OpCopy        = unaryOp("copy", func(x float64, _ *Node) float64 { return x })
 	OpSigmoid     = unaryOp("sigmoid", func(x float64, _ *Node) float64 { return sigmoid(x) })
 	OpTanh        = unaryOp("tanh", func(x float64, _ *Node) float64 { return math.Tanh(x) })
 	OpErf         = unaryOp("erf", func(x float64, _ *Node) float64 { return math.Erf(x) })
@@ -148,7 +150,7 @@ func init() {
 	register(OpConst, OpConv2D, OpBatchNorm, OpLayerNorm, OpLRN, OpMaxPool, OpAvgPool,
 		OpGlobalAvgPool, OpGlobalMaxPool, OpGemm, OpMatMul, OpReshape, OpTranspose, OpConcat,
 		OpSlice, OpPad, OpSoftmax, OpReduceMean,
-		OpRelu, OpSigmoid, OpTanh, OpErf, OpExp, OpSqrt, OpNeg, OpAbs, OpReciprocal, OpSoftplus,
+		OpRelu, OpCopy, OpSigmoid, OpTanh, OpErf, OpExp, OpSqrt, OpNeg, OpAbs, OpReciprocal, OpSoftplus,
 		OpMish, OpHardSwish, OpLeakyRelu, OpElu, OpSwish, OpHardSigmoid, OpSelu, OpClip, OpGelu,
 		OpAdd, OpSub, OpMul, OpDiv, OpMax, OpMin, OpPow, OpPRelu)
 }
