@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"cnnc/artifact"
 	"cnnc/codegen"
-	"cnnc/internal/tensorfile"
 	"cnnc/ir"
 	"cnnc/ir/interp"
 	"cnnc/passes/costmodel"
@@ -67,13 +65,7 @@ func convEfficiency(dev *cuda.Device, dir string, tile costmodel.Tile, peakTFLOP
 		return 0, err
 	}
 	ptx := filepath.Join(dir, fmt.Sprintf("calibrate_%d.ptx", tile.TM))
-	planPath, weightsPath := artifact.Paths(ptx)
-	res.Plan.PTX, res.Plan.Weights.File = filepath.Base(ptx), filepath.Base(weightsPath)
-	pj, err := res.Plan.Encode()
-	if err != nil {
-		return 0, err
-	}
-	if err := tensorfile.WriteFilesAtomic([]string{ptx, planPath, weightsPath}, [][]byte{res.PTX, pj, res.Weights}); err != nil {
+	if err := res.Write(ptx, false); err != nil {
 		return 0, err
 	}
 	ex, err := runtime.Load(dev, ptx)

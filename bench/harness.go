@@ -11,10 +11,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"cnnc/artifact"
 	"cnnc/codegen"
 	"cnnc/frontend/onnx"
-	"cnnc/internal/tensorfile"
 	"cnnc/ir/interp"
 	"cnnc/passes"
 	"cnnc/passes/costmodel"
@@ -151,13 +149,7 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	}
 	rep.ModelFLOPs = res.Plan.FLOPs
 	ptx := filepath.Join(opt.Dir, fmt.Sprintf("model_O%d.ptx", lvl))
-	planPath, weightsPath := artifact.Paths(ptx)
-	res.Plan.PTX, res.Plan.Weights.File = filepath.Base(ptx), filepath.Base(weightsPath)
-	pj, err := res.Plan.Encode()
-	if err != nil {
-		return nil, err
-	}
-	if err := tensorfile.WriteFilesAtomic([]string{ptx, planPath, weightsPath}, [][]byte{res.PTX, pj, res.Weights}); err != nil {
+	if err := res.Write(ptx, false); err != nil {
 		return nil, err
 	}
 	bar.Add(1)

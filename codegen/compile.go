@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/artifact"
+	"cnnc/internal/tensorfile"
 	"cnnc/ir"
 	"cnnc/passes"
 	"cnnc/passes/costmodel"
@@ -541,4 +543,24 @@ func Build(g *ir.Graph, opt Options, popt passes.Options) (*Result, *passes.Cont
 	opt.Profile = popt.Profile
 	res, err := Compile(g, opt)
 	return res, pc, err
+}
+
+// Write writes the artifact beside ptxPath (model.ptx, model.plan.json,
+// model.weights, and model.ll with emitLLVM) all or nothing, naming the
+// files in the plan.
+func (r *Result) Write(ptxPath string, emitLLVM bool) error {
+	planPath, weightsPath := artifact.Paths(ptxPath)
+	r.Plan.PTX = filepath.Base(ptxPath)
+	r.Plan.Weights.File = filepath.Base(weightsPath)
+	plan, err := r.Plan.Encode()
+	if err != nil {
+		return err
+	}
+	paths := []string{ptxPath, planPath, weightsPath}
+	data := [][]byte{r.PTX, plan, r.Weights}
+	if emitLLVM {
+		paths = append(paths, strings.TrimSuffix(ptxPath, filepath.Ext(ptxPath))+".ll")
+		data = append(data, r.LLVM)
+	}
+	return tensorfile.WriteFilesAtomic(paths, data)
 }

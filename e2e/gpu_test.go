@@ -10,10 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"cnnc/artifact"
 	"cnnc/codegen"
 	"cnnc/internal/conformance"
-	"cnnc/internal/tensorfile"
 	"cnnc/ir"
 	"cnnc/ir/interp"
 	"cnnc/passes"
@@ -54,13 +52,7 @@ func compileAndRun(dev *cuda.Device, g *ir.Graph, optLevel int, dir string, inpu
 		return nil, err
 	}
 	ptx := filepath.Join(dir, "model.ptx")
-	plan, weights := artifact.Paths(ptx)
-	res.Plan.PTX, res.Plan.Weights.File = filepath.Base(ptx), filepath.Base(weights)
-	pj, err := res.Plan.Encode()
-	if err != nil {
-		return nil, err
-	}
-	if err := tensorfile.WriteFilesAtomic([]string{ptx, plan, weights}, [][]byte{res.PTX, pj, res.Weights}); err != nil {
+	if err := res.Write(ptx, false); err != nil {
 		return nil, err
 	}
 	ex, err := runtime.Load(dev, ptx)

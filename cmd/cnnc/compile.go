@@ -8,9 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"cnnc/artifact"
 	"cnnc/codegen"
-	"cnnc/internal/tensorfile"
 	"cnnc/passes"
 	"cnnc/passes/costmodel"
 )
@@ -130,7 +128,7 @@ func runCompile(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeArtifact(ptxPath, res, *emitLLVM); err != nil {
+	if err := res.Write(ptxPath, *emitLLVM); err != nil {
 		return err
 	}
 	if *report {
@@ -161,24 +159,4 @@ func printCompileReport(w io.Writer, res *codegen.Result, pc *passes.Context, pr
 		fmt.Fprintf(w, "  %-44s grid %-12s %8.1f us predicted  %s\n", l.Kernel, grid, l.PredictedNs/1e3, strings.Join(l.Ops, "+"))
 	}
 	fmt.Fprintf(w, "predicted end to end: %.1f us\n", total/1e3)
-}
-
-// writeArtifact writes model.ptx, model.plan.json and model.weights (and
-// model.ll) all or nothing: each goes to a temporary file first and the
-// renames happen only once every write succeeded.
-func writeArtifact(ptxPath string, res *codegen.Result, emitLLVM bool) error {
-	planPath, weightsPath := artifact.Paths(ptxPath)
-	res.Plan.PTX = filepath.Base(ptxPath)
-	res.Plan.Weights.File = filepath.Base(weightsPath)
-	plan, err := res.Plan.Encode()
-	if err != nil {
-		return err
-	}
-	paths := []string{ptxPath, planPath, weightsPath}
-	data := [][]byte{res.PTX, plan, res.Weights}
-	if emitLLVM {
-		paths = append(paths, strings.TrimSuffix(ptxPath, filepath.Ext(ptxPath))+".ll")
-		data = append(data, res.LLVM)
-	}
-	return tensorfile.WriteFilesAtomic(paths, data)
 }
