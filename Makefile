@@ -27,6 +27,7 @@ test: vet
 fuzz:
 	$(GO) test ./frontend/onnx -run '^$$' -fuzz '^FuzzDecodeModel$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ir -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzDecodePlan$$' -fuzztime $(FUZZTIME)
 
 # Everything one device call needs, in .bin/ (git-ignored; pass carry: [".bin"]):
 # the CLI, the GPU test binaries and a copy of the conformance data.

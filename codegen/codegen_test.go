@@ -12,10 +12,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/tools/txtar"
 
+	"cnnc/artifact"
 	"cnnc/frontend/onnx"
 	"cnnc/frontend/onnx/onnxbuild"
 	"cnnc/ir"
 	"cnnc/ir/interp"
+	"cnnc/passes"
 )
 
 var update = flag.Bool("update", false, "rewrite the want.ll sections of testdata/*.txtar")
@@ -279,5 +281,47 @@ func TestFusedKernels(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestWeightsRoundTrip: every constant a launch reads is in the weights
+// file at the launch's offset, byte for byte.
+func TestWeightsRoundTrip(t *testing.T) {
+	g, err := onnx.Import(onnxbuild.TinyResNet(1).Bytes(), "tiny.onnx", "", onnx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Lower(g, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernels := passes.Kernels(g)
+	checked := 0
+	for i, k := range kernels {
+		for j, in := range k.Inputs {
+			if in.Def == nil || in.Def.Op != ir.OpConst {
+				continue
+			}
+			arg := res.Plan.Launches[i].Args[j]
+			if arg.Buffer != artifact.BufWeights || arg.Offset%artifact.Alignment != 0 {
+				t.Fatalf("launch %d arg %d of const %s: %+v, want an aligned weights offset", i, j, in, arg)
+			}
+			want := in.Def.Const.Raw
+			if got := res.Weights[arg.Offset : arg.Offset+int64(len(want))]; !bytes.Equal(got, want) {
+				t.Errorf("const %s differs in the weights file at %d", in, arg.Offset)
+			}
+			checked++
+		}
+	}
+	if checked < 8 {
+		t.Errorf("checked %d constants, want the example's weights", checked)
+	}
+}
+
+func TestMissingBackend(t *testing.T) {
+	t.Setenv("CNNC_LLC", filepath.Join(t.TempDir(), "no-such-llc"))
+	_, err := findBackend()
+	if err == nil || !strings.Contains(err.Error(), "$CNNC_LLC") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("findBackend with a missing $CNNC_LLC = %v, want one line naming it", err)
 	}
 }
