@@ -149,7 +149,7 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		for _, p := range k.Prologue {
 			switch p.Op {
 			case ir.OpConv2D: // the taps' loads, then the math
-				ck.SliceTrips = 2
+				ck.DepthwisePrologue = true
 			case ir.OpGlobalAvgPool: // a loop over the pooled window per element
 				ck.SliceTrips = 1 + float64(p.Inputs[0].Type.Elems()/p.Out.Type.Elems())/4
 			}

@@ -26,6 +26,7 @@ var fitParams = []fitParam{
 	{"launch_us", func(p *Profile) *float64 { return &p.LaunchUs }, 0.5, 20},
 	{"gap_us", func(p *Profile) *float64 { return &p.GapUs }, 0, 20},
 	{"slice_latency_us", func(p *Profile) *float64 { return &p.SliceLatencyUs }, 0.05, 5},
+	{"depthwise_trips", func(p *Profile) *float64 { return &p.DepthwiseTrips }, 1, 20},
 }
 
 // LogError is the root mean square of log(predicted / measured) over the

@@ -21,10 +21,12 @@ type Kernel struct {
 	Extra int64
 	// KSlices is how many K steps each GEMM block takes; SliceTrips how
 	// many dependent memory round trips each step waits for (1, more when
-	// a prologue computes the operand).
-	KSlices    int
-	SliceTrips float64
-	Transcen   int64 // special-function evaluations (exp, log): 4 FLOP-slots each
+	// a prologue computes the operand); DepthwisePrologue says a depthwise
+	// convolution computes it (the profile's DepthwiseTrips then apply).
+	KSlices           int
+	SliceTrips        float64
+	DepthwisePrologue bool
+	Transcen          int64 // special-function evaluations (exp, log): 4 FLOP-slots each
 }
 
 // Prediction is a kernel's predicted time and how it was reached.
@@ -99,6 +101,9 @@ func (p Profile) Predict(k Kernel) Prediction {
 		// Each K step waits at least for its loads: the blocks an SM runs
 		// one after another each take KSlices such steps.
 		trips := math.Max(k.SliceTrips, 1)
+		if k.DepthwisePrologue && p.DepthwiseTrips > 0 {
+			trips = p.DepthwiseTrips
+		}
 		rounds := (loadPerSM + active - 1) / active
 		computeNs = math.Max(computeNs, float64(rounds*k.KSlices)*trips*p.SliceLatencyUs*1e3)
 	}

@@ -44,6 +44,9 @@ type Profile struct {
 	// SliceLatencyUs is the shortest a GEMM kernel's K step can take: one
 	// global-memory round trip and two barriers, whatever the math.
 	SliceLatencyUs float64 `json:"slice_latency_us"`
+	// DepthwiseTrips is how many such round trips a K step waits when a
+	// depthwise convolution computes the GEMM's operand.
+	DepthwiseTrips float64 `json:"depthwise_trips"`
 	// Calibrated says the efficiencies were measured on this card.
 	Calibrated bool `json:"calibrated"`
 }
@@ -52,13 +55,13 @@ type Profile struct {
 var profiles = map[string]Profile{
 	"a100": {Name: "A100 SXM4 80GB", SM: 80, SMs: 108, ClockMHz: 1410, FP32TFLOPS: 19.5, FP16TCTFLOPS: 312,
 		DRAMGBs: 2039, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 164 << 10,
-		GemmEff: 0.5, GemmEffSmall: 0.35, MemEff: 0.8, LaunchUs: 2.5, GapUs: 1.0, SliceLatencyUs: 0.45},
+		GemmEff: 0.5, GemmEffSmall: 0.35, MemEff: 0.8, LaunchUs: 2.5, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
 	"h100": {Name: "H100 SXM5 80GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 3350, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		GemmEff: 0.35, GemmEffSmall: 0.25, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0, SliceLatencyUs: 0.45},
+		GemmEff: 0.35, GemmEffSmall: 0.25, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
 	"h200": {Name: "H200 SXM 141GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 4800, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		GemmEff: 0.35, GemmEffSmall: 0.25, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0, SliceLatencyUs: 0.45},
+		GemmEff: 0.35, GemmEffSmall: 0.25, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
 }
 
 // byTarget maps a compile target to the profile used when none is named.
@@ -141,6 +144,7 @@ func (p Profile) override(o Profile) Profile {
 	set(&p.LaunchUs, o.LaunchUs)
 	set(&p.GapUs, o.GapUs)
 	set(&p.SliceLatencyUs, o.SliceLatencyUs)
+	set(&p.DepthwiseTrips, o.DepthwiseTrips)
 	p.Calibrated = p.Calibrated || o.Calibrated
 	return p
 }
