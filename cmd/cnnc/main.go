@@ -23,7 +23,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"demo", "inspect and evaluate the embedded example model", runDemo},
+		{"demo", "the main job on the embedded example model: inspect, evaluate, compile; on a GPU run and bench", runDemo},
 		{"inspect", "print a model's IR and per-layer FLOPs, bytes and parameters", runInspect},
 		{"eval", "run a model on the CPU reference interpreter", runEval},
 		{"run", "run a compiled model on the GPU and time it", runRun},
