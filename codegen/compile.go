@@ -150,9 +150,6 @@ func init() {
 	}
 }
 
-// threadsPerBlock of every non-GEMM kernel.
-const threadsPerBlock = 256
-
 // bufRef is where a value lives on the device.
 type bufRef struct {
 	buffer string
@@ -193,10 +190,11 @@ func Lower(g *ir.Graph, opt Options) (*Result, error) {
 	if len(g.Inputs) > 0 && g.Inputs[0].Type.Rank() > 0 {
 		l.plan.Batch = g.Inputs[0].Type.Shape[0]
 	}
-	if err := l.placeValues(); err != nil {
+	kernels := passes.Kernels(g)
+	if err := l.placeValues(kernels); err != nil {
 		return nil, err
 	}
-	for _, kern := range passes.Kernels(g) {
+	for _, kern := range kernels {
 		if err := l.emitGroup(kern); err != nil {
 			return nil, fmt.Errorf("%s: %w", kern.Anchor.Describe(), err)
 		}
@@ -264,10 +262,10 @@ const maxIndex = math.MaxInt32
 
 // placeValues lays out constants in the weights file and every other value
 // in the arena (one region per value at -O0; views alias their input).
-func (l *lowering) placeValues() error {
+func (l *lowering) placeValues(kernels []*passes.Kernel) error {
 	users := l.g.Users()
 	roots := map[*ir.Node]bool{}
-	for _, k := range passes.Kernels(l.g) {
+	for _, k := range kernels {
 		roots[k.Root()] = true
 	}
 	outputs := map[*ir.Value]bool{}
