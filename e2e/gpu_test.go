@@ -134,3 +134,81 @@ func allConstOutputs(g *ir.Graph) bool {
 	}
 	return true
 }
+
+// scheduleCases are GEMM-core nodes run under every tile and K split.
+var scheduleCases = []string{
+	`graph conv(%x: f32[2,24,13,11]) -> (%2) {
+  %w = const f32[40,24,3,3] @w
+  %b = const f32[40] @b
+  %1 = conv2d %x, %w, %b {pads=[1,0,1,2], strides=[2,1]} : f32[2,40,7,11] [k1]
+  %2 = relu %1 : f32[2,40,7,11] [k1]
+}`,
+	`graph grouped(%x: f32[1,32,9,9]) -> (%1) {
+  %w = const f32[48,16,3,3] @w
+  %1 = conv2d %x, %w {group=2, dilations=[2,2], pads=[2,2,2,2]} : f32[1,48,9,9]
+}`,
+	`graph fc(%x: f32[3,70]) -> (%2) {
+  %w = const f32[50,70] @w
+  %b = const f32[50] @b
+  %1 = gemm %x, %w, %b {trans_b=1, alpha=0.5} : f32[3,50] [k1]
+  %2 = sigmoid %1 : f32[3,50] [k1]
+}`,
+	`graph bmm(%a: f32[2,3,20,33], %b: f32[3,33,17]) -> (%1) {
+  %1 = matmul %a, %b : f32[2,3,20,17]
+}`,
+	`graph dwpw(%x: f32[1,40,10,10]) -> (%4) {
+  %wd = const f32[40,1,3,3] @wd
+  %1 = conv2d %x, %wd {group=40, pads=[1,1,1,1]} : f32[1,40,10,10] [k1]
+  %2 = clip %1 {max=6, min=0} : f32[1,40,10,10] [k1]
+  %wp = const f32[24,40,1,1] @wp
+  %3 = conv2d %2, %wp : f32[1,24,10,10] [k1]
+  %4 = hard_swish %3 : f32[1,24,10,10] [k1]
+}`,
+	`graph gapfc(%x: f32[2,48,3,3]) -> (%3) {
+  %1 = global_avgpool %x : f32[2,48,1,1] [k1]
+  %2 = reshape %1 {shape=[2,48]} : f32[2,48] [k1]
+  %w = const f32[10,48] @w
+  %3 = gemm %2, %w {trans_b=1} : f32[2,10] [k1]
+}`,
+}
+
+// TestGPUSchedules runs GEMM-core kernels (plain and with prologues and
+// epilogues) under every tile candidate and K split on the GPU and
+// compares them with the interpreter: a schedule may change speed, never
+// the result.
+func TestGPUSchedules(t *testing.T) {
+	dev := openGPU(t)
+	for ci, text := range scheduleCases {
+		for _, tile := range costmodel.TileCandidates {
+			for _, split := range []int{1, 3} {
+				g, err := ir.Parse(text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, n := range g.Nodes {
+					if n.Op == ir.OpConst {
+						r := interp.Random(n.Out.Type.Shape, uint64(10*ci+i+1))
+						n.Const = ir.NewF32(r.Shape, r.Data)
+					}
+					if costmodel.IsGemmAnchor(n) {
+						n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split
+					}
+				}
+				inputs := interp.RandomInputs(g, uint64(ci+1))
+				want, err := interp.Run(g, inputs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := compileAndRun(dev, g, 0, t.TempDir(), inputs)
+				if err != nil {
+					t.Fatalf("%s with %v split %d: %v", g.Name, tile, split, err)
+				}
+				for k := range got {
+					if err := interp.Compare(got[k], want[k], gpuRtol, gpuAtol); err != nil {
+						t.Errorf("%s with tile %v split_k %d: %v", g.Name, tile, split, err)
+					}
+				}
+			}
+		}
+	}
+}
