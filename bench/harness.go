@@ -171,10 +171,14 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	for i, o := range outs {
 		v.RelL2 = math.Max(v.RelL2, interp.RelL2(&interp.Tensor{Shape: want[i].Shape, Data: o}, want[i]))
 	}
-	sampler := StartBusy(dev)
 	plain, err := ex.TimeEndToEnd(opt.Warmup, opt.Iters, false)
-	v.BusyPct = sampler.Stop()
 	if err != nil {
+		return nil, err
+	}
+	if v.BusyPct, err = BusyWhile(dev, func() error {
+		_, err := ex.TimeEndToEnd(0, opt.Iters, false)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	graph, err := ex.TimeEndToEnd(opt.Warmup, opt.Iters, true)
@@ -297,6 +301,25 @@ func StartBusy(dev *cuda.Device) Busy {
 		return Busy{}
 	}
 	return Busy{nd.Sample(20 * time.Millisecond)}
+}
+
+// busyWindow is how long BusyWhile keeps the GPU working: NVML updates
+// its utilization over periods of a sixth of a second to a second, so a
+// shorter window reads nothing.
+const busyWindow = time.Second
+
+// BusyWhile repeats run for at least busyWindow while sampling NVML's GPU
+// busy percentage (-1 without NVML).
+func BusyWhile(dev *cuda.Device, run func() error) (float64, error) {
+	b := StartBusy(dev)
+	start := time.Now()
+	for time.Since(start) < busyWindow {
+		if err := run(); err != nil {
+			b.Stop()
+			return -1, err
+		}
+	}
+	return b.Stop(), nil
 }
 
 // Stop returns the mean busy percentage, or -1 when NVML gave nothing.

@@ -117,9 +117,14 @@ func runRun(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "outputs not computed: %s plans take no host data yet\n", plan.Precision)
 	}
 
-	sampler := bench.StartBusy(dev)
 	t, err := exe.TimeEndToEnd(*warmup, *iters, *graph)
-	busyPct := sampler.Stop()
+	if err != nil {
+		return err
+	}
+	busyPct, err := bench.BusyWhile(dev, func() error {
+		_, err := exe.TimeEndToEnd(0, *iters, *graph)
+		return err
+	})
 	if err != nil {
 		return err
 	}
