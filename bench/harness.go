@@ -30,6 +30,8 @@ type Options struct {
 	Seed    uint64
 	Profile costmodel.Profile // the cost model's device
 	Dir     string            // where the compiled artifacts go
+	// Precision of both variants: fp32 (default) or fp16 storage.
+	Precision string
 	// Progress, when set, shows a progress bar of the steps there.
 	Progress io.Writer
 }
@@ -77,6 +79,7 @@ type Report struct {
 	SMClockMHz   int               `json:"sm_clock_mhz"`
 	Model        string            `json:"model"`
 	Batch        int               `json:"batch"`
+	Precision    string            `json:"precision"`
 	ModelFLOPs   int64             `json:"model_flops"`
 	Ceilings     Ceilings          `json:"ceilings"`
 	Profile      costmodel.Profile `json:"profile"`
@@ -98,7 +101,10 @@ func Run(dev *cuda.Device, opt Options) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Date: time.Now().UTC().Format("2006-01-02"), Card: card, Model: filepath.Base(opt.Model),
-		Batch: opt.Batch, Profile: opt.Profile}
+		Batch: opt.Batch, Profile: opt.Profile, Precision: opt.Precision}
+	if rep.Precision == "" {
+		rep.Precision = "fp32"
+	}
 	rep.SMClockMHz = smClock(dev)
 
 	bar.Describe("ceilings")
@@ -139,7 +145,7 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	if err != nil {
 		return nil, err
 	}
-	res, pc, err := codegen.Build(g, codegen.Options{Model: rep.Model, OptLevel: lvl}, passes.Options{Profile: opt.Profile, Model: rep.Model})
+	res, pc, err := codegen.Build(g, codegen.Options{Model: rep.Model, OptLevel: lvl, Precision: opt.Precision}, passes.Options{Profile: opt.Profile, Model: rep.Model})
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteMarkdown writes the report as Markdown: the card and ceilings, the
 // end-to-end table of both variants, and the -O2 kernels.
 func (r *Report) WriteMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "# cnnc bench: %s, batch %d\n\n", r.Model, r.Batch)
+	fmt.Fprintf(w, "# cnnc bench: %s, batch %d, %s\n\n", r.Model, r.Batch, r.Precision)
 	fmt.Fprintf(w, "- card: %s, SM clock %d MHz, %s\n", r.Card, r.SMClockMHz, r.Date)
 	fmt.Fprintf(w, "- measured ceilings: FP32 %.2f TFLOP/s, DRAM %.0f GB/s, launch %.2f us\n",
 		r.Ceilings.FP32TFLOPS, r.Ceilings.DRAMGBs, r.Ceilings.LaunchUs)

@@ -18,6 +18,7 @@ type module struct {
 	m          *ir.Module
 	intrinsics map[string]*ir.Func
 	annots     *metadata.NamedDef
+	elem       types.Type // element type of tensors in global memory: float or half
 }
 
 var (
@@ -32,7 +33,21 @@ func newModule() *module {
 	m.DataLayout = nvptxDataLayout
 	annots := &metadata.NamedDef{Name: "nvvm.annotations"}
 	m.NamedMetadataDefs["nvvm.annotations"] = annots
-	return &module{m: m, intrinsics: map[string]*ir.Func{}, annots: annots}
+	return &module{m: m, intrinsics: map[string]*ir.Func{}, annots: annots, elem: f32}
+}
+
+// setPrecision chooses how tensors are stored in global memory: "fp32" or
+// "fp16" (half storage, float arithmetic: loads widen, stores narrow).
+func (mod *module) setPrecision(p string) error {
+	switch p {
+	case "", "fp32":
+		mod.elem = f32
+	case "fp16":
+		mod.elem = types.Half
+	default:
+		return fmt.Errorf("unknown precision %q, want fp32 or fp16", p)
+	}
+	return nil
 }
 
 // getIntrinsic returns the declaration of an LLVM or NVVM intrinsic,
@@ -70,11 +85,12 @@ type kernel struct {
 	params  []*ir.Param
 }
 
-// makeKernel starts a kernel with nptr float* parameters (noalias).
+// makeKernel starts a kernel with nptr tensor pointer parameters
+// (noalias), float* or half* by the module's precision.
 func (mod *module) makeKernel(name string, nptr, threads int) *kernel {
 	ps := make([]*ir.Param, nptr)
 	for i := range ps {
-		ps[i] = ir.NewParam(fmt.Sprintf("p%d", i), f32Ptr)
+		ps[i] = ir.NewParam(fmt.Sprintf("p%d", i), types.NewPointer(mod.elem))
 		ps[i].Attrs = append(ps[i].Attrs, enum.ParamAttrNoAlias)
 	}
 	fn := mod.m.NewFunc(name, types.Void, ps...)
@@ -310,20 +326,50 @@ func (k *kernel) sitofp(v value.Value) value.Value { return k.b.NewSIToFP(v, f32
 
 // Memory.
 
-// at is &base[idx] for a float pointer.
-func (k *kernel) at(base, idx value.Value) value.Value {
-	return k.b.NewGetElementPtr(f32, base, idx)
+// elemOf is the element type a pointer points to.
+func elemOf(ptr value.Value) types.Type {
+	if pt, ok := ptr.Type().(*types.PointerType); ok {
+		return pt.ElemType
+	}
+	return f32
 }
 
+// at is &base[idx] for a tensor pointer (float or half).
+func (k *kernel) at(base, idx value.Value) value.Value {
+	return k.b.NewGetElementPtr(elemOf(base), base, idx)
+}
+
+// load reads a float; a half element is widened.
 func (k *kernel) load(ptr value.Value) value.Value {
-	l := k.b.NewLoad(f32, ptr)
+	t := elemOf(ptr)
+	l := k.b.NewLoad(t, ptr)
+	if t == types.Half {
+		l.Align = 2
+		return k.b.NewFPExt(l, f32)
+	}
 	l.Align = 4
 	return l
 }
 
+// store writes a float; to a half element it is narrowed (round to
+// nearest even).
 func (k *kernel) store(v, ptr value.Value) {
+	if elemOf(ptr) == types.Half {
+		st := k.b.NewStore(k.b.NewFPTrunc(v, types.Half), ptr)
+		st.Align = 2
+		return
+	}
 	s := k.b.NewStore(v, ptr)
 	s.Align = 4
+}
+
+// asFloatPtr views a tensor pointer as float* (split-K workspaces hold
+// float partial sums whatever the precision).
+func (k *kernel) asFloatPtr(p value.Value) value.Value {
+	if elemOf(p) == f32 {
+		return p
+	}
+	return k.b.NewBitCast(p, f32Ptr)
 }
 
 // loadAt is base[idx].

@@ -325,3 +325,35 @@ func TestMissingBackend(t *testing.T) {
 		t.Errorf("findBackend with a missing $CNNC_LLC = %v, want one line naming it", err)
 	}
 }
+
+// TestFP16Storage compiles the example with half storage: every global
+// load widens and every store narrows, arithmetic stays float, and the
+// plan says so.
+func TestFP16Storage(t *testing.T) {
+	be := backendForTest(t)
+	g, err := onnx.Import(onnxbuild.TinyResNet(1).Bytes(), "tiny.onnx", "", onnx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Lower(g, Options{Precision: "fp16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Plan.Precision != "fp16" || res.Plan.Inputs[0].DType != "f16" || res.Plan.Inputs[0].Bytes != 3*32*32*2 {
+		t.Errorf("plan precision %s, input %+v; want fp16 and 2-byte elements", res.Plan.Precision, res.Plan.Inputs[0])
+	}
+	ptx, err := be.Compile(res.LLVM, Targets[DefaultTarget])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(ptx)
+	if strings.Contains(s, "ld.global.f32") || !strings.Contains(s, "cvt.f32.f16") || !strings.Contains(s, "cvt.rn.f16.f32") {
+		t.Error("fp16 kernels should load halves, widen them and round results back")
+	}
+	if strings.Contains(s, ".local") {
+		t.Error("fp16 kernels spill")
+	}
+	if _, err := Lower(g, Options{Precision: "bf16"}); err == nil {
+		t.Error("precision bf16 was accepted")
+	}
+}

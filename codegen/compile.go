@@ -27,6 +27,9 @@ type Options struct {
 	Target   string // sm_80 (default), sm_86, sm_89, sm_90
 	Model    string // the source model's name, recorded in the plan
 	OptLevel int
+	// Precision is how tensors are stored: "fp32" (default) or "fp16"
+	// (half storage and weights, float arithmetic).
+	Precision string
 	// Memory is plan-memory's arena layout; nil gives every value its own
 	// region (the -O0 layout).
 	Memory *passes.MemoryPlan
@@ -166,6 +169,7 @@ type lowering struct {
 	plan    *artifact.Plan
 	memory  *passes.MemoryPlan
 	profile costmodel.Profile
+	esize   int64 // bytes per tensor element in device memory
 }
 
 // Lower builds the LLVM module, plan and weights for g without running the
@@ -181,11 +185,22 @@ func Lower(g *ir.Graph, opt Options) (*Result, error) {
 	if err := ir.Verify(g); err != nil {
 		return nil, fmt.Errorf("graph %s does not verify: %v", g.Name, err)
 	}
+	precision := opt.Precision
+	if precision == "" {
+		precision = "fp32"
+	}
 	l := &lowering{g: g, mod: newModule(), bufs: map[*ir.Value]bufRef{}, memory: opt.Memory, profile: opt.Profile}
+	if err := l.mod.setPrecision(precision); err != nil {
+		return nil, err
+	}
+	l.esize = 4
+	if precision == "fp16" {
+		l.esize = 2
+	}
 	if l.memory != nil {
 		l.arena = l.memory.Bytes
 	}
-	l.plan = &artifact.Plan{Format: artifact.FormatVersion, Model: opt.Model, Target: target, Precision: "fp32",
+	l.plan = &artifact.Plan{Format: artifact.FormatVersion, Model: opt.Model, Target: target, Precision: precision,
 		OptLevel: opt.OptLevel, PTX: "model.ptx"}
 	if len(g.Inputs) > 0 && g.Inputs[0].Type.Rank() > 0 {
 		l.plan.Batch = g.Inputs[0].Type.Shape[0]
@@ -289,7 +304,7 @@ func (l *lowering) placeValues(kernels []*passes.Kernel) error {
 			if len(users[v]) == 0 && !outputs[v] {
 				continue
 			}
-			data, err := constData(n)
+			data, err := constData(n, l.esize)
 			if err != nil {
 				return fmt.Errorf("%s: %w", n.Describe(), err)
 			}
@@ -315,24 +330,30 @@ func checkTensor(v *ir.Value) error {
 	return nil
 }
 
-// constData converts a constant to the fp32 bytes the kernels read.
-func constData(n *ir.Node) ([]byte, error) {
+// constData converts a constant to the bytes the kernels read: fp32, or
+// fp16 (round to nearest even) when esize is 2.
+func constData(n *ir.Node, esize int64) ([]byte, error) {
 	t := n.Const
 	if t == nil {
 		return nil, fmt.Errorf("const @%s has no data", n.Blob)
 	}
-	switch t.DType {
-	case ir.F32:
+	if !t.DType.IsFloat() {
+		return nil, fmt.Errorf("%w: a %s constant used on the GPU (cnnc's kernels compute on floats)", ErrUnsupported, t.DType)
+	}
+	switch {
+	case esize == 4 && t.DType == ir.F32, esize == 2 && t.DType == ir.F16:
 		return t.Raw, nil
-	case ir.F16:
-		vals := t.Float32s()
-		raw := make([]byte, 4*len(vals))
-		for i, v := range vals {
+	}
+	vals := t.Float32s()
+	raw := make([]byte, int64(len(vals))*esize)
+	for i, v := range vals {
+		if esize == 2 {
+			binary.LittleEndian.PutUint16(raw[2*i:], ir.FloatToHalf(v))
+		} else {
 			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
 		}
-		return raw, nil
 	}
-	return nil, fmt.Errorf("%w: a %s constant used on the GPU (cnnc's kernels compute f32)", ErrUnsupported, t.DType)
+	return raw, nil
 }
 
 // ErrUnsupported marks graphs the code generator cannot lower.
@@ -345,13 +366,17 @@ func (l *lowering) allocArena(v *ir.Value) bufRef {
 		}
 	}
 	off := l.arena
-	l.arena += artifact.Align(v.Type.Elems() * 4)
+	l.arena += artifact.Align(v.Type.Elems() * l.esize)
 	return bufRef{artifact.BufArena, off}
 }
 
 func (l *lowering) tensorRef(name string, v *ir.Value) artifact.TensorRef {
-	return artifact.TensorRef{Name: name, DType: "f32", Shape: append([]int{}, v.Type.Shape...),
-		Offset: l.bufs[v].offset, Bytes: v.Type.Elems() * 4}
+	dtype := "f32"
+	if l.esize == 2 {
+		dtype = "f16"
+	}
+	return artifact.TensorRef{Name: name, DType: dtype, Shape: append([]int{}, v.Type.Shape...),
+		Offset: l.bufs[v].offset, Bytes: v.Type.Elems() * l.esize}
 }
 
 // placeOutputs records the outputs; one that lives in the weights (a
@@ -431,7 +456,7 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 		sk := splitK{Ways: ways}
 		if ways > 1 {
 			sk.Slice = costmodel.KSlice(p.K, ways, t.BK)
-			sk.Workspace = c.k.params[len(c.k.params)-1]
+			sk.Workspace = c.k.asFloatPtr(c.k.params[len(c.k.params)-1])
 		}
 		return emitGemm(c.k, p, t, sk), nil
 	}
@@ -448,7 +473,7 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 			return launchShape{}, err
 		}
 		c.describe(desc + "_splitk_reduce")
-		return emitSplitKReduce(c.k, p, splitK{Ways: ways, Workspace: c.k.params[len(c.k.params)-1]}), nil
+		return emitSplitKReduce(c.k, p, splitK{Ways: ways, Workspace: c.k.asFloatPtr(c.k.params[len(c.k.params)-1])}), nil
 	})
 	if err == nil {
 		// The model FLOPs were done by the first launch.

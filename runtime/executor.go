@@ -5,12 +5,15 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 
 	"cnnc/artifact"
+	"cnnc/ir"
 	"cnnc/runtime/cuda"
 )
 
@@ -215,13 +218,18 @@ func (e *Executor) Run(inputs [][]float32) ([][]float32, error) {
 	if err := checkInputs(p, inputs); err != nil {
 		return nil, err
 	}
-	outs := make([][]float32, len(p.Outputs))
+	half := p.Precision == "fp16"
+	raw := make([][]byte, len(p.Outputs))
 	for i, o := range p.Outputs {
-		outs[i] = make([]float32, o.Bytes/4)
+		raw[i] = make([]byte, o.Bytes)
 	}
 	err := e.dev.Batch(func(b *cuda.Batch) error {
 		for i, in := range p.Inputs {
-			if err := b.CopyHtoD(e.arena+cuda.DevicePtr(in.Offset), cuda.AsBytes(inputs[i])); err != nil {
+			data := cuda.AsBytes(inputs[i])
+			if half {
+				data = toHalf(inputs[i])
+			}
+			if err := b.CopyHtoD(e.arena+cuda.DevicePtr(in.Offset), data); err != nil {
 				return fmt.Errorf("input %q: %w", in.Name, err)
 			}
 		}
@@ -232,7 +240,7 @@ func (e *Executor) Run(inputs [][]float32) ([][]float32, error) {
 			return err
 		}
 		for i, o := range p.Outputs {
-			if err := b.CopyDtoH(cuda.AsBytes(outs[i]), e.arena+cuda.DevicePtr(o.Offset)); err != nil {
+			if err := b.CopyDtoH(raw[i], e.arena+cuda.DevicePtr(o.Offset)); err != nil {
 				return fmt.Errorf("output %q: %w", o.Name, err)
 			}
 		}
@@ -240,6 +248,14 @@ func (e *Executor) Run(inputs [][]float32) ([][]float32, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	outs := make([][]float32, len(raw))
+	for i, r := range raw {
+		if half {
+			outs[i] = fromHalf(r)
+		} else {
+			outs[i] = fromFloat(r)
+		}
 	}
 	return outs, nil
 }
@@ -254,11 +270,46 @@ func (e *Executor) enqueue(b *cuda.Batch) error {
 	return nil
 }
 
-// checkInputs checks that a plan can be run on float32 data and that
-// inputs match its inputs in number and size.
+// elemBytes is the size of one tensor element of a plan's precision.
+func elemBytes(p *artifact.Plan) (int64, error) {
+	switch p.Precision {
+	case "fp32":
+		return 4, nil
+	case "fp16":
+		return 2, nil
+	}
+	return 0, fmt.Errorf("plan precision %q, want fp32 or fp16", p.Precision)
+}
+
+// toHalf converts float32 values to IEEE half bits, little-endian.
+func toHalf(v []float32) []byte {
+	out := make([]byte, 2*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint16(out[2*i:], ir.FloatToHalf(x))
+	}
+	return out
+}
+
+func fromHalf(b []byte) []float32 {
+	out := make([]float32, len(b)/2)
+	for i := range out {
+		out[i] = ir.HalfToFloat(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	return out
+}
+
+func fromFloat(b []byte) []float32 {
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
 func checkInputs(p *artifact.Plan, inputs [][]float32) error {
-	if p.Precision != "fp32" {
-		return fmt.Errorf("precision %s: only fp32 plans can be run with data for now", p.Precision)
+	esize, err := elemBytes(p)
+	if err != nil {
+		return err
 	}
 	if len(inputs) != len(p.Inputs) {
 		return fmt.Errorf("got %d inputs, the model has %d (%s)", len(inputs), len(p.Inputs), tensorNames(p.Inputs))
@@ -268,8 +319,8 @@ func checkInputs(p *artifact.Plan, inputs [][]float32) error {
 		refs []artifact.TensorRef
 	}{{"input", p.Inputs}, {"output", p.Outputs}} {
 		for _, t := range group.refs {
-			if n := elems(t.Shape); n < 0 || int64(n)*4 != t.Bytes {
-				return fmt.Errorf("plan: %s %q is f32%v in %d bytes, want %d", group.kind, t.Name, t.Shape, t.Bytes, int64(n)*4)
+			if n := elems(t.Shape); n < 0 || int64(n)*esize != t.Bytes {
+				return fmt.Errorf("plan: %s %q is %s%v in %d bytes, want %d", group.kind, t.Name, t.DType, t.Shape, t.Bytes, int64(n)*esize)
 			}
 		}
 	}

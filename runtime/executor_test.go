@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -70,10 +71,10 @@ func TestCheckInputs(t *testing.T) {
 	plan := &artifact.Plan{
 		Precision: "fp32",
 		Inputs: []artifact.TensorRef{
-			{Name: "image", Shape: []int{1, 3, 4, 4}, Bytes: 4 * 48},
-			{Name: "mask", Shape: []int{2}, Bytes: 8},
+			{Name: "image", DType: "f32", Shape: []int{1, 3, 4, 4}, Bytes: 4 * 48},
+			{Name: "mask", DType: "f32", Shape: []int{2}, Bytes: 8},
 		},
-		Outputs: []artifact.TensorRef{{Name: "y", Shape: []int{1, 10}, Bytes: 40}},
+		Outputs: []artifact.TensorRef{{Name: "y", DType: "f32", Shape: []int{1, 10}, Bytes: 40}},
 	}
 	ok := [][]float32{make([]float32, 48), make([]float32, 2)}
 	if err := checkInputs(plan, ok); err != nil {
@@ -87,9 +88,10 @@ func TestCheckInputs(t *testing.T) {
 	}{
 		{"too few", nil, ok[:1], `got 1 inputs, the model has 2 ("image", "mask")`},
 		{"wrong size", nil, [][]float32{make([]float32, 47), ok[1]}, `input "image": got 47 values, want f32[1 3 4 4] (48 values)`},
-		{"fp16", func(p artifact.Plan) *artifact.Plan { p.Precision = "fp16"; return &p }, ok, "precision fp16"},
+		{"fp16 plan with fp32 sizes", func(p artifact.Plan) *artifact.Plan { p.Precision = "fp16"; return &p }, ok, `input "image" is f32[1 3 4 4] in 192 bytes, want 96`},
+		{"unknown precision", func(p artifact.Plan) *artifact.Plan { p.Precision = "bf16"; return &p }, ok, `plan precision "bf16"`},
 		{"plan bytes disagree", func(p artifact.Plan) *artifact.Plan {
-			p.Outputs = []artifact.TensorRef{{Name: "y", Shape: []int{1, 10}, Bytes: 20}}
+			p.Outputs = []artifact.TensorRef{{Name: "y", DType: "f32", Shape: []int{1, 10}, Bytes: 20}}
 			return &p
 		}, ok, `output "y" is f32[1 10] in 20 bytes, want 40`},
 	}
@@ -181,3 +183,22 @@ func TestSpinPTXDefinesItsKernel(t *testing.T) {
 }
 
 func durationUs(us float64) time.Duration { return time.Duration(us * float64(time.Microsecond)) }
+
+func TestHalfConversion(t *testing.T) {
+	in := []float32{0, 1, -2.5, 65504, 1e-7, 0.1, 3.14159}
+	// Each value rounds to the nearest half: exact for the first four,
+	// within a half-ulp (2^-11 relative) for the others.
+	got := fromHalf(toHalf(in))
+	for i, v := range in {
+		if d := math.Abs(float64(got[i] - v)); d > math.Abs(float64(v))/2048+6e-8 {
+			t.Errorf("%g came back as %g", v, got[i])
+		}
+	}
+	if got[3] != 65504 || got[2] != -2.5 {
+		t.Errorf("exact halves changed: %v", got)
+	}
+	f := fromFloat(cuda.AsBytes([]float32{1.5, -3}))
+	if f[0] != 1.5 || f[1] != -3 {
+		t.Errorf("fromFloat = %v", f)
+	}
+}

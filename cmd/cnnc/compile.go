@@ -89,7 +89,7 @@ func (o *optFlags) passOptions(target string, dump io.Writer) (passes.Options, i
 }
 
 func runCompile(args []string, stdout io.Writer) error {
-	fs := newFlags("compile", "compile model.onnx -o model.ptx [--batch N] [--target sm_80] [-O0|-O2] [--report] [--dump-after PASS|all] [--disable PASS] [--verify] [--emit-llvm]", stdout)
+	fs := newFlags("compile", "compile model.onnx -o model.ptx [--batch N] [--target sm_80] [--precision fp32|fp16] [-O0|-O2] [--report] [--dump-after PASS|all] [--disable PASS] [--verify] [--emit-llvm]", stdout)
 	var lf loadFlags
 	lf.register(fs)
 	var of optFlags
@@ -97,6 +97,7 @@ func runCompile(args []string, stdout io.Writer) error {
 	out := fs.String("o", "", "the PTX `file` to write; model.plan.json and model.weights are written beside it (default: the model's name with .ptx)")
 	target := fs.String("target", codegen.DefaultTarget, "GPU architecture: sm_80, sm_86, sm_89 or sm_90 (sm_80 PTX is JIT-compiled for newer cards)")
 	emitLLVM := fs.Bool("emit-llvm", false, "also write the LLVM IR module beside the PTX (model.ll)")
+	precision := fs.String("precision", "fp32", "tensor storage: fp32, or fp16 (half activations and weights, float arithmetic)")
 	report := fs.Bool("report", false, "print every fusion and tiling decision with its predicted gain, and the kernels")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -121,7 +122,10 @@ func runCompile(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, pc, err := codegen.Build(g, codegen.Options{Target: *target, Model: filepath.Base(pos[0]), OptLevel: lvl}, popt)
+	if *precision != "fp32" && *precision != "fp16" {
+		return badInputf("--precision %q, want fp32 or fp16", *precision)
+	}
+	res, pc, err := codegen.Build(g, codegen.Options{Target: *target, Model: filepath.Base(pos[0]), OptLevel: lvl, Precision: *precision}, popt)
 	if errors.Is(err, codegen.ErrUnsupported) {
 		return badInput(err)
 	}
@@ -135,8 +139,8 @@ func runCompile(args []string, stdout io.Writer) error {
 		printCompileReport(stdout, res, pc, popt.Profile)
 	}
 	p := res.Plan
-	fmt.Fprintf(stdout, "compiled %s at -O%d for %s in %.2fs: %d kernels, %.3f GFLOPs, arena %.1f MiB, weights %.1f MiB\n",
-		pos[0], lvl, p.Target, time.Since(start).Seconds(), len(p.Launches), float64(p.FLOPs)/1e9,
+	fmt.Fprintf(stdout, "compiled %s at -O%d, %s, for %s in %.2fs: %d kernels, %.3f GFLOPs, arena %.1f MiB, weights %.1f MiB\n",
+		pos[0], lvl, p.Precision, p.Target, time.Since(start).Seconds(), len(p.Launches), float64(p.FLOPs)/1e9,
 		float64(p.Arena)/(1<<20), float64(p.Weights.Bytes)/(1<<20))
 	fmt.Fprintf(stdout, "wrote %s\n", ptxPath)
 	return nil

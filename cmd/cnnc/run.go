@@ -86,35 +86,31 @@ func runRun(args []string, stdout io.Writer) error {
 	rep := runReport{Card: card, Model: plan.Model, PTX: art.PTXPath, Precision: plan.Precision, Batch: plan.Batch,
 		Launches: len(plan.Launches), FLOPs: plan.FLOPs, Graph: *graph}
 	var mismatch error
-	if plan.Precision == "fp32" {
-		in := make([][]float32, len(xs))
-		for i, x := range xs {
-			in[i] = x.Data
-		}
-		raw, err := exe.Run(in)
-		if err != nil {
+	in := make([][]float32, len(xs))
+	for i, x := range xs {
+		in[i] = x.Data
+	}
+	raw, err := exe.Run(in)
+	if err != nil {
+		return err
+	}
+	ys := make([]*interp.Tensor, len(raw))
+	for i, o := range plan.Outputs {
+		ys[i] = &interp.Tensor{Shape: o.Shape, Data: raw[i]}
+		fmt.Fprintf(stdout, "%s: %s\n", o.Name, summarize(ys[i]))
+	}
+	if *out != "" {
+		if err := writeTensors(*out, planSpecs(plan.Outputs), ys); err != nil {
 			return err
 		}
-		ys := make([]*interp.Tensor, len(raw))
-		for i, o := range plan.Outputs {
-			ys[i] = &interp.Tensor{Shape: o.Shape, Data: raw[i]}
-			fmt.Fprintf(stdout, "%s: %s\n", o.Name, summarize(ys[i]))
+	}
+	if ref != nil {
+		e := interp.RelL2(ys[0], interp.FromIR(ref))
+		rep.RelL2 = &e
+		fmt.Fprintf(stdout, "relative L2 error vs %s: %.3g (tolerance %.3g)\n", *expect, e, *tol)
+		if !(e <= *tol) {
+			mismatch = fmt.Errorf("output %s differs from %s: relative L2 error %.3g > %.3g", plan.Outputs[0].Name, *expect, e, *tol)
 		}
-		if *out != "" {
-			if err := writeTensors(*out, planSpecs(plan.Outputs), ys); err != nil {
-				return err
-			}
-		}
-		if ref != nil {
-			e := interp.RelL2(ys[0], interp.FromIR(ref))
-			rep.RelL2 = &e
-			fmt.Fprintf(stdout, "relative L2 error vs %s: %.3g (tolerance %.3g)\n", *expect, e, *tol)
-			if !(e <= *tol) {
-				mismatch = fmt.Errorf("output %s differs from %s: relative L2 error %.3g > %.3g", plan.Outputs[0].Name, *expect, e, *tol)
-			}
-		}
-	} else {
-		fmt.Fprintf(stdout, "outputs not computed: %s plans take no host data yet\n", plan.Precision)
 	}
 
 	t, err := exe.TimeEndToEnd(*warmup, *iters, *graph)
