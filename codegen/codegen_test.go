@@ -18,6 +18,7 @@ import (
 	"cnnc/ir"
 	"cnnc/ir/interp"
 	"cnnc/passes"
+	"cnnc/passes/costmodel"
 )
 
 var update = flag.Bool("update", false, "rewrite the want.ll sections of testdata/*.txtar")
@@ -355,5 +356,45 @@ func TestFP16Storage(t *testing.T) {
 	}
 	if _, err := Lower(g, Options{Precision: "bf16"}); err == nil {
 		t.Error("precision bf16 was accepted")
+	}
+}
+
+// TestTensorCoreKernels lowers GEMM-core kernels onto fp16 tensor-core
+// tiles: the PTX has m16n8k16 mma instructions and no spills, split-K
+// keeps float partial sums, and an fp32 compile refuses the tiles.
+func TestTensorCoreKernels(t *testing.T) {
+	be := backendForTest(t)
+	for _, tile := range costmodel.TensorCoreTiles {
+		for _, split := range []int{1, 2} {
+			g, err := ir.Parse(`graph tc(%x: f32[2,64,14,14]) -> (%2) {
+  %w = const f32[96,64,3,3] @w
+  %b = const f32[96] @b
+  %1 = conv2d %x, %w, %b {pads=[1,1,1,1]} : f32[2,96,14,14] [k1]
+  %2 = relu %1 : f32[2,96,14,14] [k1]
+}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fillConsts(g)
+			g.Nodes[2].Sched.Tile, g.Nodes[2].Sched.SplitK = tile.Ints(), split
+			if _, err := Lower(g, Options{}); err == nil || !strings.Contains(err.Error(), "needs --precision fp16") {
+				t.Errorf("fp32 compile with tile %v: %v, want a refusal", tile, err)
+			}
+			res, err := Lower(g, Options{Precision: "fp16"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ptx, err := be.Compile(res.LLVM, Targets[DefaultTarget])
+			if err != nil {
+				t.Fatalf("tile %v split %d: %v", tile, split, err)
+			}
+			s := string(ptx)
+			if !strings.Contains(s, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") {
+				t.Errorf("tile %v: no m16n8k16 mma in the PTX", tile)
+			}
+			if strings.Contains(s, ".local") {
+				t.Errorf("tile %v split %d spills", tile, split)
+			}
+		}
 	}
 }

@@ -458,6 +458,13 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 			sk.Slice = costmodel.KSlice(p.K, ways, t.BK)
 			sk.Workspace = c.k.asFloatPtr(c.k.params[len(c.k.params)-1])
 		}
+		if t.TensorCore() {
+			if l.esize != 2 {
+				return launchShape{}, fmt.Errorf("tensor-core tile %v needs --precision fp16", t)
+			}
+			c.describe(desc + "_tc")
+			return emitGemmTC(c.k, p, t, sk), nil
+		}
 		return emitGemm(c.k, p, t, sk), nil
 	}
 	if ways == 1 {
@@ -555,6 +562,7 @@ func sanitizeKernelName(s string) string {
 // using plan-memory's layout and the pipeline's device profile.
 func Build(g *ir.Graph, opt Options, popt passes.Options) (*Result, *passes.Context, error) {
 	popt.OptLevel = opt.OptLevel
+	popt.Precision = opt.Precision
 	if popt.Model == "" {
 		popt.Model = opt.Model
 	}

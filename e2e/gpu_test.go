@@ -43,11 +43,16 @@ func openGPU(t *testing.T) *cuda.Device {
 // compileAndRun compiles g at optLevel into dir, loads it on dev and runs
 // it. The graph is changed in place by the passes.
 func compileAndRun(dev *cuda.Device, g *ir.Graph, optLevel int, dir string, inputs []*interp.Tensor) ([]*interp.Tensor, error) {
+	return compileAndRunAt(dev, g, optLevel, "fp32", dir, inputs)
+}
+
+// compileAndRunAt is compileAndRun at a precision (fp32 or fp16).
+func compileAndRunAt(dev *cuda.Device, g *ir.Graph, optLevel int, precision, dir string, inputs []*interp.Tensor) ([]*interp.Tensor, error) {
 	prof, err := costmodel.Lookup("h100")
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := codegen.Build(g, codegen.Options{Model: g.Name, OptLevel: optLevel}, passes.Options{Profile: prof, Verify: true})
+	res, _, err := codegen.Build(g, codegen.Options{Model: g.Name, OptLevel: optLevel, Precision: precision}, passes.Options{Profile: prof, Verify: true})
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +211,48 @@ func TestGPUSchedules(t *testing.T) {
 				for k := range got {
 					if err := interp.Compare(got[k], want[k], gpuRtol, gpuAtol); err != nil {
 						t.Errorf("%s with tile %v split_k %d: %v", g.Name, tile, split, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestGPUTensorCore runs the same kernels in fp16 on every tensor-core tile
+// (and on the SIMT core with fp16 storage); fp16 rounds every tensor, so
+// the outputs must match the fp32 interpreter to a relative L2 error of
+// 1e-2.
+func TestGPUTensorCore(t *testing.T) {
+	dev := openGPU(t)
+	tiles := append([]costmodel.Tile{costmodel.DefaultTile}, costmodel.TensorCoreTiles...)
+	for ci, text := range scheduleCases {
+		for _, tile := range tiles {
+			for _, split := range []int{1, 2} {
+				g, err := ir.Parse(text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, n := range g.Nodes {
+					if n.Op == ir.OpConst {
+						r := interp.Random(n.Out.Type.Shape, uint64(10*ci+i+1))
+						n.Const = ir.NewF32(r.Shape, r.Data)
+					}
+					if costmodel.IsGemmAnchor(n) {
+						n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split
+					}
+				}
+				inputs := interp.RandomInputs(g, uint64(ci+1))
+				want, err := interp.Run(g, inputs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := compileAndRunAt(dev, g, 0, "fp16", t.TempDir(), inputs)
+				if err != nil {
+					t.Fatalf("%s with %v split %d: %v", g.Name, tile, split, err)
+				}
+				for k := range got {
+					if e := interp.RelL2(got[k], want[k]); !(e <= 1e-2) {
+						t.Errorf("%s with tile %v split_k %d: relative L2 error %.3g", g.Name, tile, split, e)
 					}
 				}
 			}

@@ -66,8 +66,8 @@ func FuseDepthwisePointwise(g *ir.Graph, c *Context) error {
 		if len(chain) > 0 {
 			// Unfused, the chain would still run as one kernel with dw.
 			separate = append([]*ir.Node{}, pwNodes...)
-			before := predictGroup(c.Profile, dwNodes) + predictGroup(c.Profile, pwNodes)
-			after := predictGroup(c.Profile, append(append([]*ir.Node{}, dwNodes...), pwNodes...))
+			before := predictGroup(c, dwNodes) + predictGroup(c, pwNodes)
+			after := predictGroup(c, append(append([]*ir.Node{}, dwNodes...), pwNodes...))
 			d := Decision{Pass: "fuse-depthwise-pointwise", Kernel: pw.Describe(), What: "depthwise " + opNames(dwNodes) + " into the 1x1 conv",
 				BeforeNs: before, AfterNs: after, Taken: after < before}
 			c.decide(d)

@@ -33,7 +33,7 @@ func epilogueChain(g *ir.Graph, root *ir.Node, users map[*ir.Value][]*ir.Node) [
 
 // predictNodes is the predicted time of nodes run as separate kernels,
 // each at its best tile.
-func predictNodes(p costmodel.Profile, nodes []*ir.Node) float64 {
+func predictNodes(c *Context, nodes []*ir.Node) float64 {
 	var ns float64
 	for _, n := range nodes {
 		if n.Op.View {
@@ -41,24 +41,24 @@ func predictNodes(p costmodel.Profile, nodes []*ir.Node) float64 {
 		}
 		k := &Kernel{Nodes: []*ir.Node{n}}
 		k.split()
-		ns += predictBest(k, p)
+		ns += predictBest(k, c)
 	}
 	return ns
 }
 
 // predictGroup is the predicted time of nodes run as one kernel at its
 // best tile.
-func predictGroup(p costmodel.Profile, nodes []*ir.Node) float64 {
+func predictGroup(c *Context, nodes []*ir.Node) float64 {
 	k := &Kernel{Nodes: nodes}
 	k.split()
-	return predictBest(k, p)
+	return predictBest(k, c)
 }
 
 // fuseIfFaster groups nodes into one kernel when the cost model predicts
 // the fused kernel beats the parts, and records the decision.
 func fuseIfFaster(g *ir.Graph, c *Context, pass, what string, separate, fused []*ir.Node) bool {
-	before := predictNodes(c.Profile, separate)
-	after := predictGroup(c.Profile, fused)
+	before := predictNodes(c, separate)
+	after := predictGroup(c, fused)
 	d := Decision{Pass: pass, Kernel: fused[0].Describe(), What: what, BeforeNs: before, AfterNs: after, Taken: after < before}
 	c.decide(d)
 	if !d.Taken {

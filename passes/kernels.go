@@ -131,6 +131,7 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		ck.Threads, ck.Shared, ck.Regs = t.Threads(), t.Shared(), t.Regs()
 		ck.TileEff = costmodel.GemmTileEff(m, nn, t)
 		ck.FMAsPerLoad = t.FMAsPerLoad()
+		ck.TensorCore = t.TensorCore()
 		ck.FLOPs = a.FLOPs()
 		// A prologue runs on the scalar units, once per tile row (dw) or
 		// column (pool) that loads it; the epilogue once per output.

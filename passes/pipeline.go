@@ -61,6 +61,9 @@ type Options struct {
 	Verify    bool // run the verifier after every pass
 	Profile   costmodel.Profile
 	Model     string // for messages
+	// Precision of the compiled kernels: tensor-core tiles are candidates
+	// only in fp16.
+	Precision string
 }
 
 // Decision records one fusion or tiling choice and its predicted effect.
@@ -86,6 +89,7 @@ func (d Decision) String() string {
 // taken and the memory plan.
 type Context struct {
 	Profile   costmodel.Profile
+	Precision string
 	Decisions []Decision
 	Memory    *MemoryPlan
 	next      int
@@ -121,7 +125,7 @@ func Run(g *ir.Graph, opt Options) (_ *Context, err error) {
 			return nil, fmt.Errorf("unknown pass %q, want one of %s", n, strings.Join(PassNames(), ", "))
 		}
 	}
-	c := &Context{Profile: opt.Profile}
+	c := &Context{Profile: opt.Profile, Precision: opt.Precision}
 	for _, p := range Pipeline {
 		if (!p.Required && opt.OptLevel == 0) || slices.Contains(opt.Disable, p.Name) {
 			continue

@@ -22,7 +22,7 @@ func Tile(g *ir.Graph, c *Context) error {
 		}
 		a.Sched.Tile, a.Sched.SplitK = costmodel.DefaultTile.Ints(), 1
 		before := k.Predict(c.Profile)
-		best, bestNs := bestSchedule(k, c.Profile)
+		best, bestNs := bestSchedule(k, c.Profile, c.Precision)
 		a.Sched = best
 		c.decide(Decision{Pass: "tile", Kernel: a.Describe(), What: fmt.Sprintf("tile %s", best),
 			BeforeNs: before, AfterNs: bestNs, Taken: true})
@@ -33,13 +33,17 @@ func Tile(g *ir.Graph, c *Context) error {
 // bestSchedule tries every tile and K split on a GEMM kernel and returns
 // the one with the best predicted time (the kernel's schedule is left as
 // it was).
-func bestSchedule(k *Kernel, p costmodel.Profile) (ir.Schedule, float64) {
+func bestSchedule(k *Kernel, p costmodel.Profile, precision string) (ir.Schedule, float64) {
 	a := k.Anchor
 	saved := a.Sched
 	defer func() { a.Sched = saved }()
 	_, _, kk, _ := costmodel.GemmShape(a)
 	best, bestNs := saved, math.Inf(1)
-	for _, t := range costmodel.TileCandidates {
+	tiles := costmodel.TileCandidates
+	if precision == "fp16" {
+		tiles = append(append([]costmodel.Tile{}, tiles...), costmodel.TensorCoreTiles...)
+	}
+	for _, t := range tiles {
 		for _, s := range costmodel.SplitKCandidates {
 			if s > 1 && costmodel.KSlice(kk, s, t.BK)*(s-1) >= kk {
 				continue // some split would be empty
@@ -55,10 +59,10 @@ func bestSchedule(k *Kernel, p costmodel.Profile) (ir.Schedule, float64) {
 
 // predictBest is a kernel's predicted time at its best schedule (GEMM
 // kernels) or as it is.
-func predictBest(k *Kernel, p costmodel.Profile) float64 {
+func predictBest(k *Kernel, c *Context) float64 {
 	if costmodel.IsGemmAnchor(k.Anchor) {
-		_, ns := bestSchedule(k, p)
+		_, ns := bestSchedule(k, c.Profile, c.Precision)
 		return ns
 	}
-	return k.Predict(p)
+	return k.Predict(c.Profile)
 }

@@ -23,6 +23,7 @@ var fitParams = []fitParam{
 	{"gemm_efficiency", func(p *Profile) *float64 { return &p.GemmEff }, 0.05, 1},
 	{"gemm_efficiency_4x4", func(p *Profile) *float64 { return &p.GemmEffSmall }, 0.05, 1},
 	{"memory_efficiency", func(p *Profile) *float64 { return &p.MemEff }, 0.1, 1},
+	{"tensor_core_efficiency", func(p *Profile) *float64 { return &p.TensorCoreEff }, 0.01, 1},
 	{"launch_us", func(p *Profile) *float64 { return &p.LaunchUs }, 0.5, 20},
 	{"gap_us", func(p *Profile) *float64 { return &p.GapUs }, 0, 20},
 	{"slice_latency_us", func(p *Profile) *float64 { return &p.SliceLatencyUs }, 0.05, 5},

@@ -9,14 +9,35 @@ import (
 // tile, stepping through K in slices of BK staged in shared memory.
 type Tile struct{ BM, BN, BK, TM, TN int }
 
-// Threads per block.
-func (t Tile) Threads() int { return (t.BM / t.TM) * (t.BN / t.TN) }
+// TensorCore reports a tensor-core tile: TM x TN is the mma shape 16 x 8,
+// eight warps in a 2 x 4 grid share the block tile, K steps by BK (a
+// multiple of 16) in fp16.
+func (t Tile) TensorCore() bool { return t.TM == 16 && t.TN == 8 }
 
-// Shared is the shared memory the tile stages (A padded by one column).
-func (t Tile) Shared() int { return 4 * t.BK * (t.BM + 1 + t.BN) }
+// Threads per block.
+func (t Tile) Threads() int {
+	if t.TensorCore() {
+		return 256
+	}
+	return (t.BM / t.TM) * (t.BN / t.TN)
+}
+
+// Shared is the shared memory the tile stages: float A (padded by one
+// column) and B, or half A and B rows padded by eight.
+func (t Tile) Shared() int {
+	if t.TensorCore() {
+		return 2 * (t.BM + t.BN) * (t.BK + 8)
+	}
+	return 4 * t.BK * (t.BM + 1 + t.BN)
+}
 
 // Regs estimates registers per thread: accumulators, operands, indices.
-func (t Tile) Regs() int { return t.TM*t.TN + t.TM + t.TN + 40 }
+func (t Tile) Regs() int {
+	if t.TensorCore() {
+		return (t.BM/32)*(t.BN/32)*4 + 64
+	}
+	return t.TM*t.TN + t.TM + t.TN + 40
+}
 
 // FMAsPerLoad is the register tile's arithmetic per shared-memory load:
 // a thread does TM*TN FMAs per TM+TN loads.
@@ -51,6 +72,15 @@ var TileCandidates = []Tile{
 	{64, 32, 32, 4, 2},
 	{32, 64, 32, 2, 4},
 	{32, 32, 32, 2, 2},
+}
+
+// TensorCoreTiles are the tiles of the fp16 tensor-core core.
+var TensorCoreTiles = []Tile{
+	{128, 128, 32, 16, 8},
+	{128, 64, 32, 16, 8},
+	{64, 128, 32, 16, 8},
+	{64, 64, 32, 16, 8},
+	{32, 32, 32, 16, 8},
 }
 
 // SplitKCandidates are the K splits the tile pass tries.

@@ -17,6 +17,8 @@ type Kernel struct {
 	TileEff float64
 	// FMAsPerLoad is the register tile's FMAs per shared-memory load.
 	FMAsPerLoad float64
+	// TensorCore says the GEMM runs on the fp16 tensor cores.
+	TensorCore bool
 	// Extra is scalar work outside the GEMM core (prologues, epilogues).
 	Extra int64
 	// KSlices is how many K steps each GEMM block takes; SliceTrips how
@@ -72,9 +74,12 @@ func (p Profile) Predict(k Kernel) Prediction {
 	waveEff := float64(blocks) / float64(waves*slots)
 
 	rate := p.FP32TFLOPS * 1e12 // FLOP/s of the card
-	if k.Gemm {
+	switch {
+	case k.Gemm && k.TensorCore:
+		rate = p.FP16TCTFLOPS * 1e12 * p.TensorCoreEff
+	case k.Gemm:
 		rate *= p.gemmEff(k.FMAsPerLoad)
-	} else {
+	default:
 		rate *= 0.5 // scalar FP32 outside the GEMM core
 	}
 	work := float64(k.FLOPs)
@@ -83,7 +88,7 @@ func (p Profile) Predict(k Kernel) Prediction {
 	}
 	if k.Gemm {
 		// Scalar work in a GEMM kernel runs at the plain FP32 rate.
-		work += (float64(k.Extra) + 4*float64(k.Transcen)) * p.GemmEff / 0.5
+		work += (float64(k.Extra) + 4*float64(k.Transcen)) * rate / (0.5 * p.FP32TFLOPS * 1e12)
 	} else {
 		work += float64(k.Extra) + 4*float64(k.Transcen)
 	}

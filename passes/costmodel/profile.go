@@ -36,6 +36,9 @@ type Profile struct {
 	// GemmEffSmall is the GEMM core's efficiency with a 4x4 register tile
 	// (two FMAs per shared load); GemmEff is with 8x8 (four).
 	GemmEffSmall float64 `json:"gemm_efficiency_4x4"`
+	// TensorCoreEff is the tensor-core GEMM core's fraction of the fp16
+	// tensor-core peak.
+	TensorCoreEff float64 `json:"tensor_core_efficiency"`
 	// LaunchUs is the host's interval between back-to-back launches: a
 	// kernel shorter than that still takes it. GapUs is what the device
 	// adds between kernels that run longer.
@@ -55,13 +58,13 @@ type Profile struct {
 var profiles = map[string]Profile{
 	"a100": {Name: "A100 SXM4 80GB", SM: 80, SMs: 108, ClockMHz: 1410, FP32TFLOPS: 19.5, FP16TCTFLOPS: 312,
 		DRAMGBs: 2039, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 164 << 10,
-		GemmEff: 0.5, GemmEffSmall: 0.35, MemEff: 0.8, LaunchUs: 2.5, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
+		GemmEff: 0.5, GemmEffSmall: 0.35, TensorCoreEff: 0.3, MemEff: 0.8, LaunchUs: 2.5, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
 	"h100": {Name: "H100 SXM5 80GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 3350, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		GemmEff: 0.35, GemmEffSmall: 0.25, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
+		GemmEff: 0.35, GemmEffSmall: 0.25, TensorCoreEff: 0.3, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
 	"h200": {Name: "H200 SXM 141GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 4800, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		GemmEff: 0.35, GemmEffSmall: 0.25, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
+		GemmEff: 0.35, GemmEffSmall: 0.25, TensorCoreEff: 0.3, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
 }
 
 // byTarget maps a compile target to the profile used when none is named.
@@ -140,6 +143,7 @@ func (p Profile) override(o Profile) Profile {
 	seti(&p.SharedBytesSM, o.SharedBytesSM)
 	set(&p.GemmEff, o.GemmEff)
 	set(&p.GemmEffSmall, o.GemmEffSmall)
+	set(&p.TensorCoreEff, o.TensorCoreEff)
 	set(&p.MemEff, o.MemEff)
 	set(&p.LaunchUs, o.LaunchUs)
 	set(&p.GapUs, o.GapUs)

@@ -1,0 +1,181 @@
+package codegen
+
+import (
+	llir "github.com/llir/llvm/ir"
+	"github.com/llir/llvm/ir/constant"
+	"github.com/llir/llvm/ir/types"
+	"github.com/llir/llvm/ir/value"
+
+	"cnnc/passes/costmodel"
+)
+
+// The tensor-core GEMM core: the block's 256 threads are 8 warps in a 2x4
+// grid, each warp owning a (BM/2) x (BN/4) piece of the block tile made of
+// m16n8k16 mma tiles. A and B slices are staged in shared memory as half,
+// A m-major and B n-major so that both operands' fragments are pairs of
+// halves consecutive in k (one 32-bit shared load each); rows are padded
+// by 8 halves so the eight rows a fragment load touches fall in distinct
+// banks. Accumulators are float.
+//
+// Fragment layout of mma.m16n8k16 (f16 A/B, f32 C), lane = 4*g + t:
+//
+//	A (16x16, row): a0a1 = A[g][2t..2t+1]  a2a3 = A[g+8][2t..]  a4a5 = A[g][2t+8..]  a6a7 = A[g+8][2t+8..]
+//	B (16x8, col):  b0b1 = B[2t..2t+1][g]  b2b3 = B[2t+8..][g]
+//	C (16x8):       c0c1 = C[g][2t..2t+1]  c2c3 = C[g+8][2t..2t+1]
+
+var (
+	half2    = types.NewVector(2, types.Half)
+	mmaFloat = types.NewStruct(f32, f32, f32, f32)
+)
+
+// mma16816 is D = A B + C on one m16n8k16 tile.
+func (k *kernel) mma16816(a [4]value.Value, b [2]value.Value, c [4]value.Value) [4]value.Value {
+	f := k.mod.getIntrinsic("llvm.nvvm.mma.m16n8k16.row.col.f32.f32", mmaFloat,
+		half2, half2, half2, half2, half2, half2, f32, f32, f32, f32)
+	r := k.b.NewCall(f, a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], c[2], c[3])
+	var d [4]value.Value
+	for i := range d {
+		d[i] = k.b.NewExtractValue(r, uint64(i))
+	}
+	return d
+}
+
+// sharedHalf declares a half array in shared memory.
+func (k *kernel) sharedHalf(what string, n int) *llir.Global {
+	g := k.sharedBuffer(what, n)
+	g.ContentType = types.NewArray(uint64(n), types.Half)
+	g.Init = constant.NewUndef(g.ContentType)
+	g.Typ = types.NewPointer(g.ContentType)
+	g.Typ.AddrSpace = 3
+	return g
+}
+
+// loadHalf2 reads two consecutive halves of a shared half array at an even
+// index as one 32-bit load.
+func (k *kernel) loadHalf2(buf *llir.Global, idx value.Value) value.Value {
+	p := k.sharedAt(buf, idx)
+	vp := types.NewPointer(half2)
+	vp.AddrSpace = 3
+	l := k.b.NewLoad(half2, k.b.NewBitCast(p, vp))
+	l.Align = 4
+	return l
+}
+
+// emitGemmTC writes the tensor-core GEMM kernel; the tile's BM must be a
+// multiple of 32, BN of 32 and BK of 16.
+func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape {
+	const threads = 256
+	lane, warp := k.rem(k.tid(), 32), k.div(k.tid(), 32)
+	g, tq := k.div(lane, 4), k.rem(lane, 4)
+	wm, wn := k.div(warp, 4), k.rem(warp, 4) // 2 x 4 warps
+	warpM, warpN := t.BM/2, t.BN/4
+	mTiles, nTiles := warpM/16, warpN/8
+	n0 := k.mul(k.ctaid('x'), ci(t.BN))
+	m0 := k.mul(k.ctaid('y'), ci(t.BM))
+	ways := max(sk.Ways, 1)
+	z := k.div(k.ctaid('z'), ways)
+	if p.Batch == 1 {
+		z = ci(0)
+	}
+	var kStart, kEnd value.Value = ci(0), ci(p.K)
+	if ways > 1 {
+		kStart = k.mul(k.rem(k.ctaid('z'), ways), ci(sk.Slice))
+		kEnd = k.min(k.add(kStart, ci(sk.Slice)), ci(p.K))
+	}
+	ld := t.BK + 8 // padded row of halves
+	as := k.sharedHalf("A", t.BM*ld)
+	bs := k.sharedHalf("B", t.BN*ld)
+
+	type staged struct {
+		v   value.Value
+		buf *llir.Global
+		at  value.Value
+	}
+	loadSlice := func(k0 value.Value) []staged {
+		var out []staged
+		for e := 0; e < t.BM*t.BK; e += threads {
+			lin := k.add(k.tid(), ci(e))
+			kk, mm := k.rem(lin, t.BK), k.div(lin, t.BK)
+			if p.AMContig {
+				mm, kk = k.rem(lin, t.BM), k.div(lin, t.BM)
+			}
+			m, kg := k.add(m0, mm), k.add(k0, kk)
+			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, kEnd))
+			out = append(out, staged{p.loadA(k, z, m, kg, ok), as, k.madd(mm, ld, kk)})
+		}
+		for e := 0; e < t.BN*t.BK; e += threads {
+			lin := k.add(k.tid(), ci(e))
+			nn, kk := k.rem(lin, t.BN), k.div(lin, t.BN)
+			if p.BKContig {
+				kk, nn = k.rem(lin, t.BK), k.div(lin, t.BK)
+			}
+			n, kg := k.add(n0, nn), k.add(k0, kk)
+			ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, kEnd))
+			out = append(out, staged{p.loadB(k, z, kg, n, ok), bs, k.madd(nn, ld, kk)})
+		}
+		return out
+	}
+	storeSlice := func(vals []staged) {
+		for _, v := range vals {
+			st := k.b.NewStore(k.b.NewFPTrunc(v.v, types.Half), k.sharedAt(v.buf, v.at))
+			st.Align = 2
+		}
+	}
+
+	acc := make([]value.Value, mTiles*nTiles*4)
+	for i := range acc {
+		acc[i] = cf(0)
+	}
+	storeSlice(loadSlice(kStart))
+	k.barrier()
+	acc = k.loop(kStart, kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
+		next := loadSlice(k.add(k0, ci(t.BK)))
+		out := append([]value.Value{}, acc...)
+		for ks := 0; ks < t.BK; ks += 16 {
+			var af [][4]value.Value
+			for i := 0; i < mTiles; i++ {
+				row := k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i), g))
+				col := k.add(ci(ks), k.mul(tq, ci(2)))
+				base := k.madd(row, ld, col)
+				af = append(af, [4]value.Value{
+					k.loadHalf2(as, base),
+					k.loadHalf2(as, k.add(base, ci(8*ld))),
+					k.loadHalf2(as, k.add(base, ci(8))),
+					k.loadHalf2(as, k.add(base, ci(8*ld+8))),
+				})
+			}
+			for j := 0; j < nTiles; j++ {
+				ncol := k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j), g))
+				base := k.madd(ncol, ld, k.add(ci(ks), k.mul(tq, ci(2))))
+				bf := [2]value.Value{k.loadHalf2(bs, base), k.loadHalf2(bs, k.add(base, ci(8)))}
+				for i := 0; i < mTiles; i++ {
+					o := 4 * (i*nTiles + j)
+					d := k.mma16816(af[i], bf, [4]value.Value{out[o], out[o+1], out[o+2], out[o+3]})
+					copy(out[o:o+4], d[:])
+				}
+			}
+		}
+		k.barrier()
+		storeSlice(next)
+		k.barrier()
+		return out
+	})
+	for i := 0; i < mTiles; i++ {
+		for j := 0; j < nTiles; j++ {
+			for r := 0; r < 4; r++ {
+				m := k.add(m0, k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i+8*(r/2)), g)))
+				n := k.add(n0, k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j+r%2), k.mul(tq, ci(2)))))
+				v := acc[4*(i*nTiles+j)+r]
+				k.ifThen(k.and(k.lt(m, ci(p.M)), k.lt(n, ci(p.N))), func() {
+					if ways == 1 {
+						p.store(k, z, m, n, v)
+						return
+					}
+					slot := k.add(k.mul(k.ctaid('z'), ci(p.M)), m)
+					k.store(v, k.at(sk.Workspace, k.madd(slot, p.N, n)))
+				})
+			}
+		}
+	}
+	return launchShape{grid: [3]int{ceilDiv(p.N, t.BN), ceilDiv(p.M, t.BM), p.Batch * ways}, block: threads}
+}
