@@ -32,6 +32,90 @@ type splitK struct {
 	Workspace   value.Value
 }
 
+// gemmBlock is what every GEMM core knows of its block: tile origin,
+// batch index and K range (a slice of K under split-K).
+type gemmBlock struct {
+	p            gemmProblem
+	t            costmodel.Tile
+	sk           splitK
+	ways         int
+	m0, n0, z    value.Value
+	kStart, kEnd value.Value
+}
+
+func newGemmBlock(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) *gemmBlock {
+	b := &gemmBlock{p: p, t: t, sk: sk, ways: max(sk.Ways, 1)}
+	b.n0 = k.mul(k.ctaid('x'), ci(t.BN))
+	b.m0 = k.mul(k.ctaid('y'), ci(t.BM))
+	b.z = k.div(k.ctaid('z'), b.ways)
+	if p.Batch == 1 {
+		b.z = ci(0)
+	}
+	b.kStart, b.kEnd = ci(0), ci(p.K)
+	if b.ways > 1 {
+		b.kStart = k.mul(k.rem(k.ctaid('z'), b.ways), ci(sk.Slice))
+		b.kEnd = k.min(k.add(b.kStart, ci(sk.Slice)), ci(p.K))
+	}
+	return b
+}
+
+// staged is one element of a K slice on its way to shared memory.
+type staged struct {
+	v   value.Value
+	buf *llir.Global
+	at  value.Value
+}
+
+// loadSlice loads the A and B slice at k0 into registers (zero outside
+// the problem), each element with its shared-memory slot from aAt(mm, kk)
+// and bAt(nn, kk). Consecutive threads take consecutive elements along
+// the operand's contiguous dimension, so the loads coalesce.
+func (b *gemmBlock) loadSlice(k *kernel, k0 value.Value, as, bs *llir.Global, aAt, bAt func(x, kk value.Value) value.Value) []staged {
+	p, t := b.p, b.t
+	threads := t.Threads()
+	var out []staged
+	for e := 0; e < t.BM*t.BK; e += threads {
+		lin := k.add(k.tid(), ci(e))
+		kk, mm := k.rem(lin, t.BK), k.div(lin, t.BK)
+		if p.AMContig {
+			mm, kk = k.rem(lin, t.BM), k.div(lin, t.BM)
+		}
+		m, kg := k.add(b.m0, mm), k.add(k0, kk)
+		ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, b.kEnd))
+		out = append(out, staged{p.loadA(k, b.z, m, kg, ok), as, aAt(mm, kk)})
+	}
+	for e := 0; e < t.BN*t.BK; e += threads {
+		lin := k.add(k.tid(), ci(e))
+		nn, kk := k.rem(lin, t.BN), k.div(lin, t.BN)
+		if p.BKContig {
+			kk, nn = k.rem(lin, t.BK), k.div(lin, t.BK)
+		}
+		n, kg := k.add(b.n0, nn), k.add(k0, kk)
+		ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, b.kEnd))
+		out = append(out, staged{p.loadB(k, b.z, kg, n, ok), bs, bAt(nn, kk)})
+	}
+	return out
+}
+
+// storeResult writes the finished C[z][m][n] where m < M and n < N:
+// through the problem's store (bias, epilogue), or under split-K as a
+// float partial sum in the workspace, block z' = z*ways + split.
+func (b *gemmBlock) storeResult(k *kernel, m, n, v value.Value) {
+	p := b.p
+	k.ifThen(k.and(k.lt(m, ci(p.M)), k.lt(n, ci(p.N))), func() {
+		if b.ways == 1 {
+			p.store(k, b.z, m, n, v)
+			return
+		}
+		slot := k.add(k.mul(k.ctaid('z'), ci(p.M)), m)
+		k.store(v, k.at(b.sk.Workspace, k.madd(slot, p.N, n)))
+	})
+}
+
+func (b *gemmBlock) launch() launchShape {
+	return launchShape{grid: [3]int{ceilDiv(b.p.N, b.t.BN), ceilDiv(b.p.M, b.t.BM), b.p.Batch * b.ways}, block: b.t.Threads()}
+}
+
 // emitGemm writes the tiled GEMM kernel body and returns its launch shape.
 //
 //	As[BK][BM+1], Bs[BK][BN] in shared memory (A padded against bank conflicts)
@@ -43,57 +127,15 @@ type splitK struct {
 //	}
 //	store acc[i][j] at m = m0+ty+i*TY, n = n0+tx+j*TX (coalesced along n)
 func emitGemm(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape {
-	threads := t.Threads()
+	blk := newGemmBlock(k, p, t, sk)
 	tx, ty := k.rem(k.tid(), t.BN/t.TN), k.div(k.tid(), t.BN/t.TN)
 	strideX, strideY := t.BN/t.TN, t.BM/t.TM
-	n0 := k.mul(k.ctaid('x'), ci(t.BN))
-	m0 := k.mul(k.ctaid('y'), ci(t.BM))
-	ways := max(sk.Ways, 1)
-	z := k.div(k.ctaid('z'), ways)
-	if p.Batch == 1 {
-		z = ci(0)
-	}
-	var kStart, kEnd value.Value = ci(0), ci(p.K)
-	if ways > 1 {
-		kStart = k.mul(k.rem(k.ctaid('z'), ways), ci(sk.Slice))
-		kEnd = k.min(k.add(kStart, ci(sk.Slice)), ci(p.K))
-	}
 	lda := t.BM + 1
 	as := k.sharedBuffer("A", t.BK*lda)
 	bs := k.sharedBuffer("B", t.BK*t.BN)
-
-	// A slice of K: global loads into registers (zero outside the
-	// problem), stored into shared memory after the current slice's math,
-	// so the loads' latency hides behind it (software pipelining).
-	type staged struct {
-		v   value.Value
-		buf *llir.Global
-		at  value.Value
-	}
-	loadSlice := func(k0 value.Value) []staged {
-		var out []staged
-		for e := 0; e < t.BM*t.BK; e += threads {
-			lin := k.add(k.tid(), ci(e))
-			kk, mm := k.rem(lin, t.BK), k.div(lin, t.BK)
-			if p.AMContig {
-				mm, kk = k.rem(lin, t.BM), k.div(lin, t.BM)
-			}
-			m, kg := k.add(m0, mm), k.add(k0, kk)
-			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, kEnd))
-			out = append(out, staged{p.loadA(k, z, m, kg, ok), as, k.madd(kk, lda, mm)})
-		}
-		for e := 0; e < t.BN*t.BK; e += threads {
-			lin := k.add(k.tid(), ci(e))
-			nn, kk := k.rem(lin, t.BN), k.div(lin, t.BN)
-			if p.BKContig {
-				kk, nn = k.rem(lin, t.BK), k.div(lin, t.BK)
-			}
-			n, kg := k.add(n0, nn), k.add(k0, kk)
-			ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, kEnd))
-			out = append(out, staged{p.loadB(k, z, kg, n, ok), bs, k.madd(kk, t.BN, nn)})
-		}
-		return out
-	}
+	// As[kk][mm] (padded), Bs[kk][nn].
+	aAt := func(mm, kk value.Value) value.Value { return k.madd(kk, lda, mm) }
+	bAt := func(nn, kk value.Value) value.Value { return k.madd(kk, t.BN, nn) }
 	storeSlice := func(vals []staged) {
 		for _, v := range vals {
 			k.store(v.v, k.sharedAt(v.buf, v.at))
@@ -104,10 +146,12 @@ func emitGemm(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape
 	for i := range acc {
 		acc[i] = cf(0)
 	}
-	storeSlice(loadSlice(kStart))
+	// The next slice's loads are issued before the current slice's math
+	// and stored after it, so their latency hides behind it.
+	storeSlice(blk.loadSlice(k, blk.kStart, as, bs, aAt, bAt))
 	k.barrier()
-	acc = k.loop(kStart, kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
-		next := loadSlice(k.add(k0, ci(t.BK)))
+	acc = k.loop(blk.kStart, blk.kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
+		next := blk.loadSlice(k, k.add(k0, ci(t.BK)), as, bs, aAt, bAt)
 		out := append([]value.Value{}, acc...)
 		for kk := 0; kk < t.BK; kk++ {
 			a := make([]value.Value, t.TM)
@@ -130,24 +174,13 @@ func emitGemm(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape
 		return out
 	})
 	for i := 0; i < t.TM; i++ {
-		m := k.add(m0, k.add(ty, ci(i*strideY)))
+		m := k.add(blk.m0, k.add(ty, ci(i*strideY)))
 		for j := 0; j < t.TN; j++ {
-			n := k.add(n0, k.add(tx, ci(j*strideX)))
-			v := acc[i*t.TN+j]
-			k.ifThen(k.and(k.lt(m, ci(p.M)), k.lt(n, ci(p.N))), func() {
-				if ways == 1 {
-					p.store(k, z, m, n, v)
-					return
-				}
-				slot := k.add(k.mul(k.ctaid('z'), ci(p.M)), m) // block z' = z*ways + split
-				k.store(v, k.at(sk.Workspace, k.madd(slot, p.N, n)))
-			})
+			n := k.add(blk.n0, k.add(tx, ci(j*strideX)))
+			blk.storeResult(k, m, n, acc[i*t.TN+j])
 		}
 	}
-	return launchShape{
-		grid:  [3]int{ceilDiv(p.N, t.BN), ceilDiv(p.M, t.BM), p.Batch * ways},
-		block: threads,
-	}
+	return blk.launch()
 }
 
 // emitSplitKReduce is the second kernel of a split-K GEMM: one thread per

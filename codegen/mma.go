@@ -64,57 +64,18 @@ func (k *kernel) loadHalf2(buf *llir.Global, idx value.Value) value.Value {
 // emitGemmTC writes the tensor-core GEMM kernel; the tile's BM must be a
 // multiple of 32, BN of 32 and BK of 16.
 func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape {
-	const threads = 256
+	blk := newGemmBlock(k, p, t, sk)
 	lane, warp := k.rem(k.tid(), 32), k.div(k.tid(), 32)
 	g, tq := k.div(lane, 4), k.rem(lane, 4)
 	wm, wn := k.div(warp, 4), k.rem(warp, 4) // 2 x 4 warps
 	warpM, warpN := t.BM/2, t.BN/4
 	mTiles, nTiles := warpM/16, warpN/8
-	n0 := k.mul(k.ctaid('x'), ci(t.BN))
-	m0 := k.mul(k.ctaid('y'), ci(t.BM))
-	ways := max(sk.Ways, 1)
-	z := k.div(k.ctaid('z'), ways)
-	if p.Batch == 1 {
-		z = ci(0)
-	}
-	var kStart, kEnd value.Value = ci(0), ci(p.K)
-	if ways > 1 {
-		kStart = k.mul(k.rem(k.ctaid('z'), ways), ci(sk.Slice))
-		kEnd = k.min(k.add(kStart, ci(sk.Slice)), ci(p.K))
-	}
 	ld := t.BK + 8 // padded row of halves
 	as := k.sharedHalf("A", t.BM*ld)
 	bs := k.sharedHalf("B", t.BN*ld)
-
-	type staged struct {
-		v   value.Value
-		buf *llir.Global
-		at  value.Value
-	}
-	loadSlice := func(k0 value.Value) []staged {
-		var out []staged
-		for e := 0; e < t.BM*t.BK; e += threads {
-			lin := k.add(k.tid(), ci(e))
-			kk, mm := k.rem(lin, t.BK), k.div(lin, t.BK)
-			if p.AMContig {
-				mm, kk = k.rem(lin, t.BM), k.div(lin, t.BM)
-			}
-			m, kg := k.add(m0, mm), k.add(k0, kk)
-			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, kEnd))
-			out = append(out, staged{p.loadA(k, z, m, kg, ok), as, k.madd(mm, ld, kk)})
-		}
-		for e := 0; e < t.BN*t.BK; e += threads {
-			lin := k.add(k.tid(), ci(e))
-			nn, kk := k.rem(lin, t.BN), k.div(lin, t.BN)
-			if p.BKContig {
-				kk, nn = k.rem(lin, t.BK), k.div(lin, t.BK)
-			}
-			n, kg := k.add(n0, nn), k.add(k0, kk)
-			ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, kEnd))
-			out = append(out, staged{p.loadB(k, z, kg, n, ok), bs, k.madd(nn, ld, kk)})
-		}
-		return out
-	}
+	// As[mm][kk], Bs[nn][kk]: k contiguous for the fragments.
+	aAt := func(mm, kk value.Value) value.Value { return k.madd(mm, ld, kk) }
+	bAt := func(nn, kk value.Value) value.Value { return k.madd(nn, ld, kk) }
 	storeSlice := func(vals []staged) {
 		for _, v := range vals {
 			st := k.b.NewStore(k.b.NewFPTrunc(v.v, types.Half), k.sharedAt(v.buf, v.at))
@@ -126,17 +87,16 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	for i := range acc {
 		acc[i] = cf(0)
 	}
-	storeSlice(loadSlice(kStart))
+	storeSlice(blk.loadSlice(k, blk.kStart, as, bs, aAt, bAt))
 	k.barrier()
-	acc = k.loop(kStart, kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
-		next := loadSlice(k.add(k0, ci(t.BK)))
+	acc = k.loop(blk.kStart, blk.kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
+		next := blk.loadSlice(k, k.add(k0, ci(t.BK)), as, bs, aAt, bAt)
 		out := append([]value.Value{}, acc...)
 		for ks := 0; ks < t.BK; ks += 16 {
 			var af [][4]value.Value
 			for i := 0; i < mTiles; i++ {
 				row := k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i), g))
-				col := k.add(ci(ks), k.mul(tq, ci(2)))
-				base := k.madd(row, ld, col)
+				base := k.madd(row, ld, k.add(ci(ks), k.mul(tq, ci(2))))
 				af = append(af, [4]value.Value{
 					k.loadHalf2(as, base),
 					k.loadHalf2(as, k.add(base, ci(8*ld))),
@@ -163,19 +123,11 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	for i := 0; i < mTiles; i++ {
 		for j := 0; j < nTiles; j++ {
 			for r := 0; r < 4; r++ {
-				m := k.add(m0, k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i+8*(r/2)), g)))
-				n := k.add(n0, k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j+r%2), k.mul(tq, ci(2)))))
-				v := acc[4*(i*nTiles+j)+r]
-				k.ifThen(k.and(k.lt(m, ci(p.M)), k.lt(n, ci(p.N))), func() {
-					if ways == 1 {
-						p.store(k, z, m, n, v)
-						return
-					}
-					slot := k.add(k.mul(k.ctaid('z'), ci(p.M)), m)
-					k.store(v, k.at(sk.Workspace, k.madd(slot, p.N, n)))
-				})
+				m := k.add(blk.m0, k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i+8*(r/2)), g)))
+				n := k.add(blk.n0, k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j+r%2), k.mul(tq, ci(2)))))
+				blk.storeResult(k, m, n, acc[4*(i*nTiles+j)+r])
 			}
 		}
 	}
-	return launchShape{grid: [3]int{ceilDiv(p.N, t.BN), ceilDiv(p.M, t.BM), p.Batch * ways}, block: threads}
+	return blk.launch()
 }

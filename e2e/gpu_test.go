@@ -177,33 +177,42 @@ var scheduleCases = []string{
 }`,
 }
 
+// scheduled parses scheduleCases[ci] with random weights, puts its GEMM
+// anchors on tile with a K split, and returns random inputs and the
+// interpreter's outputs for them.
+func scheduled(t *testing.T, ci int, tile costmodel.Tile, split int) (*ir.Graph, []*interp.Tensor, []*interp.Tensor) {
+	t.Helper()
+	g, err := ir.Parse(scheduleCases[ci])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range g.Nodes {
+		if n.Op == ir.OpConst {
+			r := interp.Random(n.Out.Type.Shape, uint64(10*ci+i+1))
+			n.Const = ir.NewF32(r.Shape, r.Data)
+		}
+		if costmodel.IsGemmAnchor(n) {
+			n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split
+		}
+	}
+	inputs := interp.RandomInputs(g, uint64(ci+1))
+	want, err := interp.Run(g, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, inputs, want
+}
+
 // TestGPUSchedules runs GEMM-core kernels (plain and with prologues and
 // epilogues) under every tile candidate and K split on the GPU and
 // compares them with the interpreter: a schedule may change speed, never
 // the result.
 func TestGPUSchedules(t *testing.T) {
 	dev := openGPU(t)
-	for ci, text := range scheduleCases {
+	for ci := range scheduleCases {
 		for _, tile := range costmodel.TileCandidates {
 			for _, split := range []int{1, 3} {
-				g, err := ir.Parse(text)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, n := range g.Nodes {
-					if n.Op == ir.OpConst {
-						r := interp.Random(n.Out.Type.Shape, uint64(10*ci+i+1))
-						n.Const = ir.NewF32(r.Shape, r.Data)
-					}
-					if costmodel.IsGemmAnchor(n) {
-						n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split
-					}
-				}
-				inputs := interp.RandomInputs(g, uint64(ci+1))
-				want, err := interp.Run(g, inputs)
-				if err != nil {
-					t.Fatal(err)
-				}
+				g, inputs, want := scheduled(t, ci, tile, split)
 				got, err := compileAndRun(dev, g, 0, t.TempDir(), inputs)
 				if err != nil {
 					t.Fatalf("%s with %v split %d: %v", g.Name, tile, split, err)
@@ -225,27 +234,10 @@ func TestGPUSchedules(t *testing.T) {
 func TestGPUTensorCore(t *testing.T) {
 	dev := openGPU(t)
 	tiles := append([]costmodel.Tile{costmodel.DefaultTile}, costmodel.TensorCoreTiles...)
-	for ci, text := range scheduleCases {
+	for ci := range scheduleCases {
 		for _, tile := range tiles {
 			for _, split := range []int{1, 2} {
-				g, err := ir.Parse(text)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, n := range g.Nodes {
-					if n.Op == ir.OpConst {
-						r := interp.Random(n.Out.Type.Shape, uint64(10*ci+i+1))
-						n.Const = ir.NewF32(r.Shape, r.Data)
-					}
-					if costmodel.IsGemmAnchor(n) {
-						n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split
-					}
-				}
-				inputs := interp.RandomInputs(g, uint64(ci+1))
-				want, err := interp.Run(g, inputs)
-				if err != nil {
-					t.Fatal(err)
-				}
+				g, inputs, want := scheduled(t, ci, tile, split)
 				got, err := compileAndRunAt(dev, g, 0, "fp16", t.TempDir(), inputs)
 				if err != nil {
 					t.Fatalf("%s with %v split %d: %v", g.Name, tile, split, err)
