@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"cnnc/passes/costmodel"
@@ -69,5 +70,34 @@ func TestFitReports(t *testing.T) {
 	}
 	if before, after := start.LogError(samples), fitted.LogError(samples); after > before/4 || after > 0.05 {
 		t.Errorf("log error %.3f before, %.3f after the fit\n%s", before, after, out.String())
+	}
+}
+
+func TestPeers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "peers.jsonl")
+	os.WriteFile(path, []byte(`[torch.onnx] a log line
+{"peer": "pytorch-eager", "model": "resnet50", "batch": 1, "precision": "fp16", "card": "NVIDIA H200", "median_ms": 2.5, "compile_s": 0.1}
+{"peer": "pytorch-reduce-overhead", "model": "resnet50", "batch": 32, "precision": "fp16", "card": "NVIDIA H200", "median_ms": 9}
+{"peer": "pytorch-max-autotune", "model": "resnet50", "batch": 1, "precision": "fp16", "card": "NVIDIA H200", "error": "TimeoutError: x"}
+`), 0o644)
+	peers, err := ReadPeers(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Report{Model: "resnet50.onnx", Batch: 1, Precision: "fp16", Card: "NVIDIA H200", ModelFLOPs: 8e9,
+		Ceilings: Ceilings{FP32TFLOPS: 60}, Variants: []Variant{{OptLevel: 2, GraphMs: 1.25}}}
+	r.AddPeers(peers)
+	if len(r.Peers) != 2 {
+		t.Fatalf("kept %d peers, want the two at batch 1", len(r.Peers))
+	}
+	var md bytes.Buffer
+	r.WriteMarkdown(&md)
+	if !strings.Contains(md.String(), "| pytorch-eager | 2.5000 | 0.1 |") || !strings.Contains(md.String(), "| 2.00x |") ||
+		!strings.Contains(md.String(), "failed: TimeoutError") {
+		t.Errorf("peer rows missing from the report:\n%s", md.String())
+	}
+	os.WriteFile(path, []byte("{not json\n"), 0o644)
+	if _, err := ReadPeers(path); err == nil {
+		t.Error("a broken peers file was accepted")
 	}
 }

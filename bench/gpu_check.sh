@@ -64,22 +64,30 @@ bench() {
     # and the reported pass runs with the fitted profile.
     mkdir -p /tmp/fitpass
     for m in ${M//,/ }; do for b in ${BENCH_BATCHES:-1 32}; do
-      $B/cnnc bench $D/$m.onnx --batch $b --calibration "$CAL" --iters 20 --json /tmp/fitpass/${m}_b$b.json > /dev/null 2>&1 || echo "fit pass $m b$b failed"
+      $B/cnnc bench $D/$m.onnx --batch $b --precision ${PRECISION:-fp32} --calibration "$CAL" --iters 20 --json /tmp/fitpass/${m}_b$b.json > /dev/null 2>&1 || echo "fit pass $m b$b failed"
     done; done
     $B/cnnc bench --fit /tmp/fitpass/*.json --calibration "$CAL" -o "$OUT/fitted.json" 2>&1 | tee "$OUT/fit.log"
     CAL="$OUT/fitted.json"
   fi
+  P=${PRECISION:-fp32}
+  PEERS_ARG=""
+  if [ -n "${PEERS:-}" ]; then
+    PYTHONUNBUFFERED=1 python3 bench/peers/torchvision_models.py peers --models "$M" --batches "$(echo ${BENCH_BATCHES:-1 32} | tr ' ' ,)" \
+      --precision $P --modes "${PEER_MODES:-eager,graph,reduce-overhead}" > "$OUT/peers.jsonl" 2>"$OUT/peers.log" || echo "peers failed: $(tail -2 $OUT/peers.log)"
+    PEERS_ARG="--peers $OUT/peers.jsonl"
+  fi
   : > "$OUT/bench.jsonl"; : > "$OUT/bench.md"
   for m in ${M//,/ }; do
     for b in ${BENCH_BATCHES:-1 32}; do
-      $B/cnnc bench $D/$m.onnx --batch $b --calibration "$CAL" --json /tmp/b.json --md /tmp/b.md > /tmp/b.log 2>&1 || { echo "bench $m b$b failed: $(tail -2 /tmp/b.log)"; }
+      $B/cnnc bench $D/$m.onnx --batch $b --precision $P --calibration "$CAL" $PEERS_ARG --json /tmp/b.json --md /tmp/b.md > /tmp/b.log 2>&1 || { echo "bench $m b$b failed: $(tail -2 /tmp/b.log)"; }
       [ -f /tmp/b.json ] && python3 -c "import json; print(json.dumps(json.load(open('/tmp/b.json'))))" >> "$OUT/bench.jsonl"
       [ -f /tmp/b.md ] && cat /tmp/b.md >> "$OUT/bench.md"
       rm -f /tmp/b.json /tmp/b.md
     done
     for b in 1 8; do
-      $B/cnnc compile $D/$m.onnx --batch $b --calibration "$CAL" -o $D/${m}_O2_b$b.ptx >> "$OUT/compile.log" 2>&1 &&
-        $B/cnnc run $D/${m}_O2_b$b.ptx --input $D/${m}_b${b}_input.npy --expect $D/${m}_b${b}_output.npy --iters 5 >> "$OUT/run.log" 2>&1 || echo "O2 $m b$b vs PyTorch failed: $(tail -1 $OUT/run.log)"
+      TOL=1e-4; [ "$P" = fp16 ] && TOL=1e-2
+      $B/cnnc compile $D/$m.onnx --batch $b --precision $P --calibration "$CAL" -o $D/${m}_O2_b$b.ptx >> "$OUT/compile.log" 2>&1 &&
+        $B/cnnc run $D/${m}_O2_b$b.ptx --input $D/${m}_b${b}_input.npy --expect $D/${m}_b${b}_output.npy --tol $TOL --iters 5 >> "$OUT/run.log" 2>&1 || echo "O2 $m b$b vs PyTorch failed: $(tail -1 $OUT/run.log)"
     done
   done
   grep -h "relative L2" "$OUT/run.log"

@@ -86,6 +86,7 @@ type Report struct {
 	Variants     []Variant         `json:"variants"`
 	SpeedupPlain float64           `json:"speedup_launches"`
 	SpeedupGraph float64           `json:"speedup_graph"`
+	Peers        []Peer            `json:"peers,omitempty"`
 }
 
 // Run benchmarks a model at -O0 and -O2 on dev.

@@ -35,6 +35,19 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 			100*v.UtilPlain, 100*v.UtilGraph, busyString(v.BusyPct), v.PredictedMs, v.Spearman)
 	}
 	fmt.Fprintf(w, "\n-O2 vs -O0: %.2fx with kernel launches, %.2fx with CUDA graphs.\n", r.SpeedupPlain, r.SpeedupGraph)
+	if len(r.Peers) > 0 {
+		o2 := r.Variants[len(r.Variants)-1]
+		fmt.Fprintln(w, "\n| peer (same card, model, batch, precision) | median ms | compile s | util | cnnc -O2 (graph) speed vs peer |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+		for _, p := range r.Peers {
+			if p.Error != "" {
+				fmt.Fprintf(w, "| %s | failed: %s | | | |\n", p.Peer, p.Error)
+				continue
+			}
+			util := float64(r.ModelFLOPs) / (p.MedianMs * 1e-3) / (r.Ceilings.FP32TFLOPS * 1e12)
+			fmt.Fprintf(w, "| %s | %.4f | %.1f | %.2f%% | %.2fx |\n", p.Peer, p.MedianMs, p.CompileS, 100*util, p.MedianMs/o2.GraphMs)
+		}
+	}
 	for _, v := range r.Variants {
 		if v.OptLevel != 2 {
 			continue

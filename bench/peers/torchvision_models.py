@@ -12,6 +12,11 @@
           PyTorch eager fp32 (TF32 off) median latency with CUDA events,
           one JSON object per line.
   peak    fp32 matrix-product peak (TF32 off) of the card, TFLOP/s, JSON.
+  peers   --models M,... --batches 1,32 [--precision fp16] [--modes eager,graph,reduce-overhead,max-autotune]
+          the PyTorch peers of `cnnc bench`: eager (cudnn.benchmark, channels_last),
+          eager replayed as a CUDA graph, and torch.compile in the modes named; median
+          latency with CUDA events and each peer's compile time, one JSON object per
+          line (`cnnc bench --peers FILE` puts them beside cnnc's rows).
 """
 import argparse
 import json
@@ -110,6 +115,59 @@ def cmd_eager(args):
                               "median_ms": round(ms, 4), "card": torch.cuda.get_device_name()}), flush=True)
 
 
+def graph_replay(fn, x):
+    """Capture fn(x) once into a CUDA graph (after warm-up on a side
+    stream, as PyTorch requires) and return a replay function."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            fn(x)
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn(x)
+    return g.replay
+
+
+def cmd_peers(args):
+    torch.backends.cudnn.benchmark = True
+    half = args.precision == "fp16"
+    if not half:
+        fp32_exact()
+    modes = args.modes.split(",")
+    for name in args.models.split(","):
+        for b in [int(v) for v in args.batches.split(",")]:
+            m = make_model(name).cuda().to(memory_format=torch.channels_last)
+            if half:
+                m = m.half()
+            s = input_size(name)
+            x = torch.randn(b, 3, s, s, device="cuda").to(memory_format=torch.channels_last)
+            if half:
+                x = x.half()
+            for mode in modes:
+                row = {"peer": "pytorch-" + mode, "model": name, "batch": b, "precision": args.precision,
+                       "card": torch.cuda.get_device_name()}
+                try:
+                    t0 = time.time()
+                    with torch.no_grad():
+                        if mode == "eager":
+                            fn = lambda: m(x)
+                        elif mode == "graph":
+                            fn = graph_replay(lambda v: m(v), x)
+                        else:
+                            c = torch.compile(m, mode=mode)
+                            c(x)  # compiles
+                            fn = lambda: c(x)
+                        fn()
+                        torch.cuda.synchronize()
+                        row["compile_s"] = round(time.time() - t0, 2)
+                        row["median_ms"] = round(median_ms(fn, 10, args.iters), 4)
+                except Exception as e:  # a peer that fails is reported, the rest go on
+                    row["error"] = "%s: %s" % (type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
+                print(json.dumps(row), flush=True)
+
+
 def cmd_peak(args):
     fp32_exact()
     n = 8192
@@ -133,8 +191,14 @@ def main():
     g.add_argument("--batches", default="1,32")
     g.add_argument("--iters", type=int, default=50)
     sub.add_parser("peak")
+    q = sub.add_parser("peers")
+    q.add_argument("--models", required=True)
+    q.add_argument("--batches", default="1,32")
+    q.add_argument("--precision", choices=["fp32", "fp16"], default="fp16")
+    q.add_argument("--modes", default="eager,graph,reduce-overhead")
+    q.add_argument("--iters", type=int, default=50)
     args = p.parse_args()
-    {"export": cmd_export, "eager": cmd_eager, "peak": cmd_peak}[args.cmd](args)
+    {"export": cmd_export, "eager": cmd_eager, "peak": cmd_peak, "peers": cmd_peers}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ func runBench(args []string, stdout io.Writer) error {
 	out := fs.String("o", "calibration.json", "with --calibrate or --fit: the calibration `file` to write")
 	device := fs.Int("device", 0, "CUDA device ordinal")
 	precision := fs.String("precision", "fp32", "tensor storage of both variants: fp32 or fp16")
+	peersFile := fs.String("peers", "", "a JSON-lines `file` of PyTorch measurements (bench/peers/torchvision_models.py peers) to report beside cnnc")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -87,6 +88,13 @@ func runBench(args []string, stdout io.Writer) error {
 		Profile: prof, Dir: dir, Progress: progress, Precision: *precision})
 	if err != nil {
 		return err
+	}
+	if *peersFile != "" {
+		peers, err := bench.ReadPeers(*peersFile)
+		if err != nil {
+			return badInputf("--peers: %v", err)
+		}
+		rep.AddPeers(peers)
 	}
 	var md bytes.Buffer
 	rep.WriteMarkdown(&md)
