@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"cnnc/artifact"
+	"cnnc/codegen"
 	"cnnc/frontend/onnx"
 	"cnnc/frontend/onnx/onnxbuild"
 	"cnnc/internal/tensorfile"
@@ -110,5 +112,36 @@ func TestHelp(t *testing.T) {
 	}
 	if code, stdout, _ := cli("--help"); code != 0 || !strings.Contains(stdout, "inspect") {
 		t.Errorf("cnnc --help: exit %d, stdout %q", code, stdout)
+	}
+}
+
+// TestCompileDeterministic: the same model and flags give byte-identical
+// files, at -O2 and in fp16 too.
+func TestCompileDeterministic(t *testing.T) {
+	if _, err := codegen.FindBackend(); err != nil {
+		t.Skip(err)
+	}
+	model := exampleOnDisk(t)
+	for _, flags := range [][]string{{"-O2"}, {"-O0"}, {"-O2", "--precision", "fp16"}} {
+		var files [2][3][]byte
+		for run := range 2 {
+			ptx := filepath.Join(t.TempDir(), "m.ptx")
+			if code, _, stderr := cli(append([]string{"compile", model, "-o", ptx}, flags...)...); code != 0 {
+				t.Fatalf("compile %v: %s", flags, stderr)
+			}
+			plan, weights := artifact.Paths(ptx)
+			for i, p := range []string{ptx, plan, weights} {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				files[run][i] = b
+			}
+		}
+		for i := range 3 {
+			if !bytes.Equal(files[0][i], files[1][i]) {
+				t.Errorf("compile %v: file %d differs between two runs", flags, i)
+			}
+		}
 	}
 }
