@@ -9,12 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-	"golang.org/x/tools/txtar"
-
 	"cnnc/artifact"
 	"cnnc/frontend/onnx"
 	"cnnc/frontend/onnx/onnxbuild"
+	"cnnc/internal/golden"
 	"cnnc/ir"
 	"cnnc/ir/interp"
 	"cnnc/passes"
@@ -58,20 +56,7 @@ func TestGoldenLLVM(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			ar, err := txtar.ParseFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var input string
-			wantIdx := -1
-			for i, f := range ar.Files {
-				switch f.Name {
-				case "input.ir":
-					input = string(f.Data)
-				case "want.ll":
-					wantIdx = i
-				}
-			}
+			input := golden.Input(t, file, "input.ir")
 			g, err := ir.Parse(input)
 			if err != nil {
 				t.Fatal(err)
@@ -81,20 +66,7 @@ func TestGoldenLLVM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if *update {
-				if wantIdx < 0 {
-					ar.Files = append(ar.Files, txtar.File{Name: "want.ll"})
-					wantIdx = len(ar.Files) - 1
-				}
-				ar.Files[wantIdx].Data = res.LLVM
-				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			} else if wantIdx < 0 {
-				t.Fatal("no want.ll section; run go test ./codegen -update")
-			} else if diff := cmp.Diff(string(ar.Files[wantIdx].Data), string(res.LLVM)); diff != "" {
-				t.Errorf("LLVM IR differs from the golden (-want +got):\n%s", diff)
-			}
+			golden.Check(t, file, "want.ll", res.LLVM, *update)
 			ptx, err := be.Compile(res.LLVM, Targets[DefaultTarget])
 			if err != nil {
 				t.Fatalf("the backend rejects the module: %v", err)

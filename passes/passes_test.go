@@ -9,12 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-	"golang.org/x/tools/txtar"
-
 	"cnnc/frontend/onnx"
 	"cnnc/frontend/onnx/onnxbuild"
 	"cnnc/internal/conformance"
+	"cnnc/internal/golden"
 	"cnnc/ir"
 	"cnnc/ir/interp"
 	"cnnc/passes/costmodel"
@@ -76,20 +74,7 @@ func TestGolden(t *testing.T) {
 			if !ok {
 				t.Fatalf("no pass named %s", name)
 			}
-			ar, err := txtar.ParseFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var input string
-			wantIdx := -1
-			for i, f := range ar.Files {
-				switch f.Name {
-				case "input.ir":
-					input = string(f.Data)
-				case "want.ir":
-					wantIdx = i
-				}
-			}
+			input := golden.Input(t, file, "input.ir")
 			g, err := ir.Parse(input)
 			if err != nil {
 				t.Fatal(err)
@@ -117,24 +102,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("result does not verify: %v\n%s", err, g)
 			}
 			sameMeaning(t, before, g, inputs)
-			got := g.String()
-			switch {
-			case *update:
-				if wantIdx < 0 {
-					ar.Files = append(ar.Files, txtar.File{Name: "want.ir"})
-					wantIdx = len(ar.Files) - 1
-				}
-				ar.Files[wantIdx].Data = []byte(got)
-				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			case wantIdx < 0:
-				t.Fatal("no want.ir section; run go test ./passes -update")
-			default:
-				if diff := cmp.Diff(string(ar.Files[wantIdx].Data), got); diff != "" {
-					t.Errorf("IR after %s differs (-want +got):\n%s", name, diff)
-				}
-			}
+			golden.Check(t, file, "want.ir", []byte(g.String()), *update)
 		})
 	}
 }
@@ -323,12 +291,7 @@ func TestFusionCounts(t *testing.T) {
 		}
 	}
 
-	ir2, err := os.ReadFile(filepath.Join("testdata", "fuse-depthwise-pointwise.txtar"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ar := txtar.Parse(ir2)
-	block, err := ir.Parse(string(ar.Files[0].Data))
+	block, err := ir.Parse(golden.Input(t, filepath.Join("testdata", "fuse-depthwise-pointwise.txtar"), "input.ir"))
 	if err != nil {
 		t.Fatal(err)
 	}
