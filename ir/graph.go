@@ -169,6 +169,16 @@ func (g *Graph) NewConst(t *Tensor, blob string, origin string) *Node {
 	return n
 }
 
+// NewConstShape appends a const node of type t without data (printed as
+// @blob): enough for shape rules and the cost model, as parsed text gives.
+func (g *Graph) NewConstShape(t Type, blob string, origin string) *Node {
+	n := &Node{Op: OpConst, Attrs: Attrs{}, Blob: blob, Origin: origin}
+	n.Out = &Value{Name: g.FreshName(), Type: Type{DType: t.DType, Shape: slices.Clone(t.Shape)}, Def: n}
+	g.used[n.Out.Name] = true
+	g.Nodes = append(g.Nodes, n)
+	return n
+}
+
 // Rename gives v a new name, unique in the graph.
 func (g *Graph) Rename(v *Value, name string) {
 	g.ensureNames()
