@@ -1,6 +1,10 @@
 package nas
 
 import (
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,4 +96,76 @@ func TestPredictScales(t *testing.T) {
 		}
 	}
 	t.Logf("%v per candidate: 1000 candidates in about %v", per, per*1000)
+}
+
+func TestKendall(t *testing.T) {
+	if got := Kendall([]float64{1, 2, 3, 4}, []float64{2, 4, 6, 8}); got != 1 {
+		t.Errorf("tau of a monotone pair = %v, want 1", got)
+	}
+	if got := Kendall([]float64{1, 2, 3}, []float64{3, 2, 1}); got != -1 {
+		t.Errorf("tau of a reversed pair = %v, want -1", got)
+	}
+	// scipy.stats.kendalltau([1,2,3,4,5], [3,1,2,5,4]) = 0.4
+	if got := Kendall([]float64{1, 2, 3, 4, 5}, []float64{3, 1, 2, 5, 4}); math.Abs(got-0.4) > 1e-12 {
+		t.Errorf("tau = %v, want 0.4", got)
+	}
+}
+
+func TestShards(t *testing.T) {
+	covered := make([]int, 1000)
+	for i := 0; i < 7; i++ {
+		first, n := Shard{i, 7}.Range(1000)
+		for j := first; j < first+n; j++ {
+			covered[j]++
+		}
+	}
+	for j, c := range covered {
+		if c != 1 {
+			t.Fatalf("candidate %d in %d shards", j, c)
+		}
+	}
+	if s, err := ParseShard("3/8"); err != nil || s != (Shard{2, 8}) {
+		t.Errorf("ParseShard(3/8) = %v, %v", s, err)
+	}
+	for _, bad := range []string{"0/4", "5/4", "x", "1/0"} {
+		if _, err := ParseShard(bad); err == nil {
+			t.Errorf("ParseShard(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestParetoAndMerge(t *testing.T) {
+	rs := []Result{
+		{Candidate: Candidate{ID: 0}, FLOPs: 100, PredictedMs: 1},
+		{Candidate: Candidate{ID: 1}, FLOPs: 50, PredictedMs: 2}, // dominated by 0
+		{Candidate: Candidate{ID: 2}, FLOPs: 300, PredictedMs: 3},
+		{Candidate: Candidate{ID: 3}, FLOPs: 200, PredictedMs: 4}, // dominated by 2
+	}
+	if got := ParetoFront(rs, func(r Result) float64 { return r.PredictedMs }); !slices.Equal(got, []int{0, 2}) {
+		t.Errorf("front = %v, want [0 2]", got)
+	}
+	if got := ToMeasure(rs, 3, 1); len(got) != 3 || !slices.Contains(got, 0) || !slices.Contains(got, 2) {
+		t.Errorf("ToMeasure = %v, want the front and one more", got)
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	fa, _ := os.Create(a)
+	WriteResults(fa, rs[:2])
+	fa.Close()
+	measured := rs[1]
+	measured.MeasuredMs = 0.7
+	fb, _ := os.Create(b)
+	WriteResults(fb, append([]Result{measured}, rs[2:]...))
+	fb.Close()
+	merged, err := ReadResults([]string{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(merged) != 4 || merged[1].MeasuredMs != 0.7 || merged[3].ID != 3 {
+		t.Errorf("merged = %+v", merged)
+	}
+	s := Summarize(merged)
+	if s.Measured != 1 || s.Candidates != 4 {
+		t.Errorf("summary %+v", s)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,5 +144,26 @@ func TestCompileDeterministic(t *testing.T) {
 				t.Errorf("compile %v: file %d differs between two runs", flags, i)
 			}
 		}
+	}
+}
+
+// TestNASPredictAndMerge: two shards of a sweep predict without a GPU and
+// merge into the whole sample.
+func TestNASPredictAndMerge(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	for i, out := range []string{a, b} {
+		shard := fmt.Sprintf("%d/2", i+1)
+		if code, _, stderr := cli("nas", "--samples", "12", "--shard", shard, "-o", out); code != 0 {
+			t.Fatalf("nas --shard %s: %s", shard, stderr)
+		}
+	}
+	merged := filepath.Join(dir, "m.jsonl")
+	code, stdout, stderr := cli("nas", "merge", a, b, "-o", merged)
+	if code != 0 || !strings.Contains(stdout, "12 candidates predicted, 0 measured") {
+		t.Fatalf("nas merge: exit %d, %s %s", code, stdout, stderr)
+	}
+	if code, _, stderr := cli("nas", "--shard", "3/2"); code != exitBadInput || !strings.Contains(stderr, "want i/N") {
+		t.Errorf("nas --shard 3/2: exit %d, %s", code, stderr)
 	}
 }

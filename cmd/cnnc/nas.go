@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"cnnc/bench"
+	"cnnc/internal/tensorfile"
+	"cnnc/nas"
+	"cnnc/passes/costmodel"
+	"cnnc/runtime/cuda"
+)
+
+func runNAS(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "merge" {
+		return runNASMerge(args[1:], stdout)
+	}
+	fs := newFlags("nas", "nas --samples N [--measure M] [--batch B] [--seed S] [--shard i/N] [--profile NAME | --calibration FILE] [-o results.jsonl] | nas merge results.jsonl... [--md summary.md]", stdout)
+	samples := fs.Int("samples", 300, "candidates to sample and predict")
+	measure := fs.Int("measure", 0, "candidates to time on the GPU: the predicted Pareto front, then a random sample")
+	batch := fs.Int("batch", 1, "batch size")
+	seed := fs.Uint64("seed", 1, "seed of the sample")
+	shardFlag := fs.String("shard", "1/1", "`i/N`: this run's part of the sample (results of the parts merge with 'cnnc nas merge')")
+	out := fs.String("o", "nas.jsonl", "the JSON-lines `file` of results")
+	iters := fs.Int("iters", 30, "timed iterations per measured candidate")
+	of := optFlags{}
+	fs.StringVar(&of.profile, "profile", "", "cost-model profile (default: the GPU's, else h100)")
+	fs.StringVar(&of.calibration, "calibration", "", "a calibration `file` from 'cnnc bench --calibrate' or --fit")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || *samples < 1 || *measure < 0 || *batch < 1 {
+		return badInputf("want --samples >= 1, --measure >= 0, --batch >= 1 and no arguments; see 'cnnc nas --help'")
+	}
+	shard, err := nas.ParseShard(*shardFlag)
+	if err != nil {
+		return badInput(err)
+	}
+	var dev *cuda.Device
+	if *measure > 0 {
+		if dev, err = cuda.Open(0); err != nil {
+			return err
+		}
+		defer dev.Close()
+	}
+	prof, err := nasProfile(of, dev)
+	if err != nil {
+		return err
+	}
+	first, count := shard.Range(*samples)
+	cands := nas.Sample(*seed, first, count)
+	start := time.Now()
+	results := nas.PredictAll(cands, *batch, prof, nil)
+	fmt.Fprintf(stdout, "predicted %d candidates (%d-%d of %d, profile %s) in %.1fs\n", len(results), first, first+count-1, *samples, prof.Name, time.Since(start).Seconds())
+	if dev != nil {
+		if err := measureCandidates(dev, results, *measure, *seed, *iters, prof, stdout); err != nil {
+			return err
+		}
+	}
+	var buf bytes.Buffer
+	if err := nas.WriteResults(&buf, results); err != nil {
+		return err
+	}
+	if err := tensorfile.WriteFileAtomic(*out, buf.Bytes()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", *out)
+	if *measure > 0 {
+		nas.Summarize(results).WriteMarkdown(stdout)
+	}
+	return nil
+}
+
+// nasProfile is --calibration, --profile, the GPU's profile, or h100.
+func nasProfile(of optFlags, dev *cuda.Device) (prof costmodel.Profile, err error) {
+	if of.calibration != "" || of.profile != "" {
+		return of.deviceProfile("")
+	}
+	if dev != nil {
+		if name, err := dev.Name(); err == nil {
+			if p, err := bench.ProfileFor(name); err == nil {
+				return p, nil
+			}
+		}
+	}
+	return of.deviceProfile("h100")
+}
+
+func measureCandidates(dev *cuda.Device, results []nas.Result, m int, seed uint64, iters int, prof costmodel.Profile, stdout io.Writer) error {
+	sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
+	if err != nil {
+		return err
+	}
+	c, err := bench.MeasureCeilings(dev, sms)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "cnnc-nas")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	pick := nas.ToMeasure(results, m, seed)
+	start := time.Now()
+	for k, i := range pick {
+		if err := nas.Measure(dev, &results[i], prof, c.FP32TFLOPS, dir, iters); err != nil {
+			results[i].Error = err.Error() // reported; the sweep goes on
+		}
+		old, _ := filepath.Glob(filepath.Join(dir, "*"))
+		for _, f := range old {
+			os.Remove(f)
+		}
+		if (k+1)%10 == 0 {
+			fmt.Fprintf(stdout, "measured %d of %d\n", k+1, len(pick))
+		}
+	}
+	fmt.Fprintf(stdout, "measured %d candidates on the GPU in %.1fs (FP32 peak %.1f TFLOP/s)\n", len(pick), time.Since(start).Seconds(), c.FP32TFLOPS)
+	return nil
+}
+
+func runNASMerge(args []string, stdout io.Writer) error {
+	fs := newFlags("nas merge", "nas merge results.jsonl... [-o merged.jsonl] [--md summary.md]", stdout)
+	out := fs.String("o", "", "write the merged results to `file`")
+	md := fs.String("md", "", "write the summary as Markdown to `file`")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return badInputf("want result files to merge")
+	}
+	rs, err := nas.ReadResults(pos)
+	if err != nil {
+		return badInput(err)
+	}
+	var sum bytes.Buffer
+	nas.Summarize(rs).WriteMarkdown(&sum)
+	stdout.Write(sum.Bytes())
+	if *out != "" {
+		var buf bytes.Buffer
+		if err := nas.WriteResults(&buf, rs); err != nil {
+			return err
+		}
+		if err := tensorfile.WriteFileAtomic(*out, buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	if *md != "" {
+		return tensorfile.WriteFileAtomic(*md, sum.Bytes())
+	}
+	return nil
+}
