@@ -103,4 +103,10 @@ for line in open(sys.argv[1]):
 PY
 }
 
+# nas: the search-space study with the card's calibration.
+nas() {
+  $B/cnnc bench --calibrate -o "$OUT/calibration.json" > "$OUT/calibrate.log" 2>&1
+  $B/cnnc nas --samples ${SAMPLES:-300} --measure ${MEASURE:-60} --calibration "$OUT/calibration.json" -o "$OUT/nas.jsonl" 2>&1 | tee "$OUT/nas.log" | tail -12
+}
+
 "$@"
