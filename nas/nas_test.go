@@ -169,3 +169,33 @@ func TestParetoAndMerge(t *testing.T) {
 		t.Errorf("summary %+v", s)
 	}
 }
+
+func TestPlots(t *testing.T) {
+	prof, _ := costmodel.Lookup("h100")
+	rs := PredictAll(Sample(4, 0, 30), 1, prof, nil)
+	for i := range rs[:10] {
+		rs[i].MeasuredMs = rs[i].PredictedMs * (1 + 0.1*float64(i%3))
+		rs[i].MeasUtil = rs[i].PredUtil
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "flops.png"), filepath.Join(dir, "pred.png")
+	if err := PlotFLOPsVsLatency(rs, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := PlotPredictedVsMeasured(rs, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{a, b} {
+		st, err := os.Stat(p)
+		if err != nil || st.Size() < 5000 {
+			t.Errorf("%s: %v, %d bytes", p, err, st.Size())
+		}
+	}
+	if err := PlotPredictedVsMeasured(rs[10:], b); err == nil {
+		t.Error("a plot of no measured candidates succeeded")
+	}
+	if os.Getenv("CNNC_KEEP_PLOTS") != "" {
+		os.Rename(a, "/tmp/nas_flops.png")
+		os.Rename(b, "/tmp/nas_pred.png")
+	}
+}

@@ -19,7 +19,7 @@ func runNAS(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "merge" {
 		return runNASMerge(args[1:], stdout)
 	}
-	fs := newFlags("nas", "nas --samples N [--measure M] [--batch B] [--seed S] [--shard i/N] [--profile NAME | --calibration FILE] [-o results.jsonl] | nas merge results.jsonl... [--md summary.md]", stdout)
+	fs := newFlags("nas", "nas --samples N [--measure M] [--batch B] [--seed S] [--shard i/N] [--profile NAME | --calibration FILE] [-o results.jsonl] [--plots DIR] | nas merge results.jsonl... [--md summary.md] [--plots DIR]", stdout)
 	samples := fs.Int("samples", 300, "candidates to sample and predict")
 	measure := fs.Int("measure", 0, "candidates to time on the GPU: the predicted Pareto front, then a random sample")
 	batch := fs.Int("batch", 1, "batch size")
@@ -27,6 +27,7 @@ func runNAS(args []string, stdout io.Writer) error {
 	shardFlag := fs.String("shard", "1/1", "`i/N`: this run's part of the sample (results of the parts merge with 'cnnc nas merge')")
 	out := fs.String("o", "nas.jsonl", "the JSON-lines `file` of results")
 	iters := fs.Int("iters", 30, "timed iterations per measured candidate")
+	plots := fs.String("plots", "", "write PNG plots (FLOPs vs latency by utilization; predicted vs measured) into `dir`")
 	of := optFlags{}
 	fs.StringVar(&of.profile, "profile", "", "cost-model profile (default: the GPU's, else h100)")
 	fs.StringVar(&of.calibration, "calibration", "", "a calibration `file` from 'cnnc bench --calibrate' or --fit")
@@ -72,6 +73,30 @@ func runNAS(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
 	if *measure > 0 {
 		nas.Summarize(results).WriteMarkdown(stdout)
+	}
+	return writeNASPlots(*plots, results, stdout)
+}
+
+// writeNASPlots draws the study's plots into dir (none when dir is "";
+// the predicted-vs-measured one only when something was measured).
+func writeNASPlots(dir string, rs []nas.Result, stdout io.Writer) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	flops := filepath.Join(dir, "nas_flops_vs_latency.png")
+	if err := nas.PlotFLOPsVsLatency(rs, flops); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", flops)
+	if nas.Summarize(rs).Measured > 0 {
+		pred := filepath.Join(dir, "nas_predicted_vs_measured.png")
+		if err := nas.PlotPredictedVsMeasured(rs, pred); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", pred)
 	}
 	return nil
 }
@@ -127,6 +152,7 @@ func runNASMerge(args []string, stdout io.Writer) error {
 	fs := newFlags("nas merge", "nas merge results.jsonl... [-o merged.jsonl] [--md summary.md]", stdout)
 	out := fs.String("o", "", "write the merged results to `file`")
 	md := fs.String("md", "", "write the summary as Markdown to `file`")
+	plots := fs.String("plots", "", "write PNG plots into `dir`")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -151,7 +177,9 @@ func runNASMerge(args []string, stdout io.Writer) error {
 		}
 	}
 	if *md != "" {
-		return tensorfile.WriteFileAtomic(*md, sum.Bytes())
+		if err := tensorfile.WriteFileAtomic(*md, sum.Bytes()); err != nil {
+			return err
+		}
 	}
-	return nil
+	return writeNASPlots(*plots, rs, stdout)
 }
