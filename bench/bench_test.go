@@ -101,3 +101,65 @@ func TestPeers(t *testing.T) {
 		t.Error("a broken peers file was accepted")
 	}
 }
+
+func TestOpClass(t *testing.T) {
+	for kernel, want := range map[string]string{
+		"k003_conv1x1_clip": "1x1 conv", "k004_conv3x3_add_relu": "kxk conv", "k005_conv3x3_splitk_reduce": "kxk conv",
+		"k006_dwconv5x5_clip": "depthwise", "k007_gemm_tc": "GEMM", "k008_matmul": "GEMM", "k009_maxpool3x3": "pooling",
+		"k010_global_avgpool": "pooling", "k011_hard_swish_mul": "element-wise", "k012_softmax": "element-wise",
+	} {
+		if got := OpClass(kernel); got != want {
+			t.Errorf("OpClass(%s) = %s, want %s", kernel, got, want)
+		}
+	}
+}
+
+// syntheticReport is a bench report with made-up measurements.
+func syntheticReport(model string, batch int, flops int64, util float64) *Report {
+	v := Variant{OptLevel: 2, GraphMs: 1, UtilGraph: util, Kernels: []KernelRow{
+		{Kernel: "k000_conv3x3_relu", MeasuredUs: 600, FLOPs: flops * 3 / 4, Util: util * 1.2},
+		{Kernel: "k001_dwconv3x3", MeasuredUs: 300, FLOPs: flops / 4, Util: util / 2},
+		{Kernel: "k002_global_avgpool", MeasuredUs: 100},
+	}}
+	o0 := v
+	o0.OptLevel, o0.GraphMs, o0.UtilGraph = 0, 2, util/2
+	return &Report{Model: model + ".onnx", Batch: batch, ModelFLOPs: flops, Params: 3e6, Card: "H200", Precision: "fp32",
+		Ceilings: Ceilings{FP32TFLOPS: 60}, Variants: []Variant{o0, v},
+		Peers: []Peer{{Peer: "pytorch-eager", MedianMs: 1.5}, {Peer: "pytorch-graph", MedianMs: 1.2}}}
+}
+
+func TestSurveyTablesAndPlots(t *testing.T) {
+	s := &Survey{Failures: map[string]string{"densenet121": "compile: out of memory"}}
+	for i, m := range []string{"resnet50", "mobilenet_v2", "efficientnet_b0"} {
+		for _, b := range []int{1, 32} {
+			s.Reports = append(s.Reports, syntheticReport(m, b, int64(1+i)*1e9*int64(b), 0.01*float64(b+i)))
+		}
+	}
+	shares := s.Reports[0].Variants[1].Shares()
+	if shares[1].Class != "kxk conv" || shares[1].TimeShare != 0.6 || shares[1].FLOPsShare != 0.75 || shares[4].TimeShare != 0.1 {
+		t.Errorf("shares = %+v", shares)
+	}
+	var md bytes.Buffer
+	s.WriteMarkdown(&md)
+	for _, want := range []string{"| resnet50 | 32 |", "pytorch-graph", "60% / 75%", "densenet121: compile: out of memory"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("survey Markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	dir := t.TempDir()
+	for name, draw := range map[string]func(string) error{
+		"flops.png": s.PlotUtilVsFLOPs, "batch.png": s.PlotUtilVsBatch,
+		"layers.png": func(p string) error { return PlotLayers(s.Reports[0], p) },
+	} {
+		p := filepath.Join(dir, name)
+		if err := draw(p); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if st, err := os.Stat(p); err != nil || st.Size() < 5000 {
+			t.Errorf("%s: %v", name, err)
+		}
+		if os.Getenv("CNNC_KEEP_PLOTS") != "" {
+			os.Rename(p, "/tmp/survey_"+name)
+		}
+	}
+}

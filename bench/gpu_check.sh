@@ -103,6 +103,16 @@ for line in open(sys.argv[1]):
 PY
 }
 
+# survey: the utilization survey over the torchvision CNNs.
+survey() {
+  M=${MODELS:-resnet18,resnet50,resnet101,mobilenet_v2,mobilenet_v3_large,efficientnet_b0,efficientnet_b3,regnet_y_400mf,densenet121,squeezenet1_1,shufflenet_v2_x1_0,mnasnet1_0,resnext50_32x4d}
+  D=/tmp/cnnc-survey-models
+  mkdir -p $D
+  PYTHONUNBUFFERED=1 python3 bench/peers/torchvision_models.py export --models "$M" --batches 1 --out $D > "$OUT/export.log" 2>&1 || echo "export failed"
+  $B/cnnc bench --calibrate -o "$OUT/calibration.json" > "$OUT/calibrate.log" 2>&1
+  $B/cnnc survey --models-dir $D --batch ${BATCHES:-1,32} --precision ${PRECISION:-fp32} --calibration "$OUT/calibration.json" --out "$OUT" 2>&1 | tee "$OUT/survey.log" | tail -25
+}
+
 # nas: the search-space study with the card's calibration.
 nas() {
   $B/cnnc bench --calibrate -o "$OUT/calibration.json" > "$OUT/calibrate.log" 2>&1

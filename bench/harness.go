@@ -13,6 +13,7 @@ import (
 
 	"cnnc/codegen"
 	"cnnc/frontend/onnx"
+	"cnnc/ir"
 	"cnnc/ir/interp"
 	"cnnc/passes"
 	"cnnc/passes/costmodel"
@@ -81,6 +82,7 @@ type Report struct {
 	Batch        int               `json:"batch"`
 	Precision    string            `json:"precision"`
 	ModelFLOPs   int64             `json:"model_flops"`
+	Params       int64             `json:"params"`
 	Ceilings     Ceilings          `json:"ceilings"`
 	Profile      costmodel.Profile `json:"profile"`
 	Variants     []Variant         `json:"variants"`
@@ -155,6 +157,12 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 		v.Decisions = append(v.Decisions, d.String())
 	}
 	rep.ModelFLOPs = res.Plan.FLOPs
+	rep.Params = 0
+	for _, n := range g.Nodes {
+		if n.Op == ir.OpConst && n.Out.Type.DType.IsFloat() {
+			rep.Params += n.Out.Type.Elems()
+		}
+	}
 	ptx := filepath.Join(opt.Dir, fmt.Sprintf("model_O%d.ptx", lvl))
 	if err := res.Write(ptx, false); err != nil {
 		return nil, err

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"cnnc/bench"
+	"cnnc/internal/tensorfile"
+	"cnnc/runtime/cuda"
+)
+
+func runSurvey(args []string, stdout io.Writer) error {
+	fs := newFlags("survey", "survey [model.onnx ...] [--models-dir DIR] [--batch 1,8,32] [--precision fp32|fp16] [--out DIR] [--peers peers.jsonl] [--calibration FILE]", stdout)
+	batches := fs.String("batch", "1,32", "comma-separated batch sizes")
+	dir := fs.String("models-dir", "models", "with no model arguments, every .onnx `dir` holds (bench/peers/torchvision_models.py export writes them)")
+	precision := fs.String("precision", "fp32", "fp32 or fp16 storage")
+	outDir := fs.String("out", "survey", "write survey.md, survey.json and the PNG plots into `dir`")
+	peersFile := fs.String("peers", "", "PyTorch measurements (bench/peers/torchvision_models.py peers) to report beside cnnc")
+	iters := fs.Int("iters", 30, "timed iterations of each measurement")
+	of := optFlags{}
+	fs.StringVar(&of.calibration, "calibration", "", "a calibration `file` from 'cnnc bench --calibrate' or --fit")
+	fs.StringVar(&of.profile, "profile", "", "cost-model profile (default: the card's)")
+	models, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(models) == 0 {
+		if models, err = filepath.Glob(filepath.Join(*dir, "*.onnx")); err != nil || len(models) == 0 {
+			return badInputf("no models: give .onnx files or a --models-dir with some (export them with bench/peers/torchvision_models.py export)")
+		}
+	}
+	var bs []int
+	for _, f := range strings.Split(*batches, ",") {
+		b, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || b < 1 {
+			return badInputf("--batch %q: want positive integers separated by commas", *batches)
+		}
+		bs = append(bs, b)
+	}
+	if *precision != "fp32" && *precision != "fp16" {
+		return badInputf("--precision %q, want fp32 or fp16", *precision)
+	}
+	var peers []bench.Peer
+	if *peersFile != "" {
+		if peers, err = bench.ReadPeers(*peersFile); err != nil {
+			return badInputf("--peers: %v", err)
+		}
+	}
+	dev, err := cuda.Open(0)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	card, err := dev.Name()
+	if err != nil {
+		return err
+	}
+	prof, err := of.deviceProfile(card)
+	if err != nil && of.profile == "" && of.calibration == "" {
+		prof, err = bench.ProfileFor(card)
+	}
+	if err != nil {
+		return badInput(err)
+	}
+	tmp, err := os.MkdirTemp("", "cnnc-survey")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return err
+	}
+	s := &bench.Survey{Failures: map[string]string{}}
+	for _, m := range models {
+		for _, b := range bs {
+			fmt.Fprintf(stdout, "%s batch %d ... ", filepath.Base(m), b)
+			r, err := bench.Run(dev, bench.Options{Model: m, Batch: b, Iters: *iters, Warmup: 5, Seed: 1, Profile: prof, Dir: tmp, Precision: *precision})
+			if err != nil {
+				// A model that fails is reported and the survey goes on.
+				fmt.Fprintf(stdout, "failed: %s\n", oneLine(err))
+				s.Failures[fmt.Sprintf("%s batch %d", filepath.Base(m), b)] = oneLine(err)
+				continue
+			}
+			r.AddPeers(peers)
+			s.Reports = append(s.Reports, r)
+			o2 := r.Variants[len(r.Variants)-1]
+			fmt.Fprintf(stdout, "%.3f ms, %.2f%% utilization\n", o2.GraphMs, 100*o2.UtilGraph)
+		}
+	}
+	var md, js bytes.Buffer
+	s.WriteMarkdown(&md)
+	if err := s.WriteJSON(&js); err != nil {
+		return err
+	}
+	if err := tensorfile.WriteFilesAtomic([]string{filepath.Join(*outDir, "survey.md"), filepath.Join(*outDir, "survey.json")}, [][]byte{md.Bytes(), js.Bytes()}); err != nil {
+		return err
+	}
+	stdout.Write(md.Bytes())
+	if len(s.Reports) == 0 {
+		return fmt.Errorf("every model failed")
+	}
+	plots := []struct {
+		name string
+		draw func(string) error
+	}{
+		{"utilization_vs_flops.png", s.PlotUtilVsFLOPs},
+		{"utilization_vs_batch.png", s.PlotUtilVsBatch},
+		{"layers_" + strings.TrimSuffix(s.Reports[0].Model, ".onnx") + ".png", func(p string) error { return bench.PlotLayers(s.Reports[0], p) }},
+	}
+	for _, p := range plots {
+		if err := p.draw(filepath.Join(*outDir, p.name)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", *outDir)
+	return nil
+}
