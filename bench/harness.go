@@ -175,16 +175,12 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 		return nil, err
 	}
 	defer ex.Close()
-	in := make([][]float32, len(inputs))
-	for i, x := range inputs {
-		in[i] = x.Data
-	}
-	outs, err := ex.Run(in)
+	outs, err := RunTensors(ex, inputs)
 	if err != nil {
 		return nil, err
 	}
 	for i, o := range outs {
-		v.RelL2 = math.Max(v.RelL2, interp.RelL2(&interp.Tensor{Shape: want[i].Shape, Data: o}, want[i]))
+		v.RelL2 = math.Max(v.RelL2, interp.RelL2(o, want[i]))
 	}
 	plain, err := ex.TimeEndToEnd(opt.Warmup, opt.Iters, false)
 	if err != nil {
@@ -235,6 +231,24 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	}
 	v.Spearman = Spearman(pred, meas)
 	return v, nil
+}
+
+// RunTensors runs a loaded model once on interpreter tensors and returns
+// its outputs as tensors of the plan's shapes.
+func RunTensors(ex *runtime.Executor, inputs []*interp.Tensor) ([]*interp.Tensor, error) {
+	in := make([][]float32, len(inputs))
+	for i, x := range inputs {
+		in[i] = x.Data
+	}
+	outs, err := ex.Run(in)
+	if err != nil {
+		return nil, err
+	}
+	got := make([]*interp.Tensor, len(outs))
+	for i, o := range outs {
+		got[i] = &interp.Tensor{Shape: ex.Plan().Outputs[i].Shape, Data: o}
+	}
+	return got, nil
 }
 
 // Spearman is the rank correlation of two samples (average ranks for

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"cnnc/bench"
 	"cnnc/codegen"
 	"cnnc/internal/conformance"
 	"cnnc/ir"
@@ -65,19 +66,7 @@ func compileAndRunAt(dev *cuda.Device, g *ir.Graph, optLevel int, precision, dir
 		return nil, err
 	}
 	defer ex.Close()
-	in := make([][]float32, len(inputs))
-	for i, x := range inputs {
-		in[i] = x.Data
-	}
-	outs, err := ex.Run(in)
-	if err != nil {
-		return nil, err
-	}
-	got := make([]*interp.Tensor, len(outs))
-	for i, o := range outs {
-		got[i] = &interp.Tensor{Shape: res.Plan.Outputs[i].Shape, Data: o}
-	}
-	return got, nil
+	return bench.RunTensors(ex, inputs)
 }
 
 // TestGPUConformance: every supported conformance case, compiled at -O0

@@ -189,8 +189,7 @@ func Measure(dev *cuda.Device, r *Result, prof costmodel.Profile, peakTFLOPS flo
 		return err
 	}
 	defer ex.Close()
-	x := interp.RandomInputs(g, 1)
-	if _, err := ex.Run([][]float32{x[0].Data}); err != nil {
+	if _, err := bench.RunTensors(ex, interp.RandomInputs(g, 1)); err != nil {
 		return err
 	}
 	t, err := ex.TimeEndToEnd(5, iters, true)

@@ -54,13 +54,9 @@ func runBench(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	of := optFlags{profile: *profile, calibration: *calibration}
-	prof, err := of.deviceProfile(card)
-	if err != nil && *profile == "" && *calibration == "" {
-		prof, err = bench.ProfileFor(card)
-	}
+	prof, err := cardProfile(optFlags{profile: *profile, calibration: *calibration}, dev)
 	if err != nil {
-		return badInput(err)
+		return err
 	}
 	dir, err := os.MkdirTemp("", "cnnc-bench")
 	if err != nil {
@@ -159,4 +155,22 @@ func fitReports(paths []string, calibration, out string, stdout io.Writer) error
 	fmt.Fprintf(stdout, "fitted: GEMM core %.0f%% (4x4) / %.0f%% (8x8), memory %.0f%%, launch %.2f us, gap %.2f us, K step %.2f us\nwrote %s\n",
 		100*fitted.GemmEffSmall, 100*fitted.GemmEff, 100*fitted.MemEff, fitted.LaunchUs, fitted.GapUs, fitted.SliceLatencyUs, out)
 	return nil
+}
+
+// cardProfile is the cost-model profile a GPU command uses: --calibration
+// or --profile if given, else the built-in profile of dev's card (h100
+// without a device).
+func cardProfile(of optFlags, dev *cuda.Device) (costmodel.Profile, error) {
+	if of.calibration != "" || of.profile != "" {
+		return of.deviceProfile("")
+	}
+	if dev == nil {
+		return of.deviceProfile("h100")
+	}
+	card, err := dev.Name()
+	if err != nil {
+		return costmodel.Profile{}, err
+	}
+	p, err := bench.ProfileFor(card)
+	return p, badInput(err)
 }

@@ -49,7 +49,7 @@ func runNAS(args []string, stdout io.Writer) error {
 		}
 		defer dev.Close()
 	}
-	prof, err := nasProfile(of, dev)
+	prof, err := cardProfile(of, dev)
 	if err != nil {
 		return err
 	}
@@ -99,21 +99,6 @@ func writeNASPlots(dir string, rs []nas.Result, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "wrote %s\n", pred)
 	}
 	return nil
-}
-
-// nasProfile is --calibration, --profile, the GPU's profile, or h100.
-func nasProfile(of optFlags, dev *cuda.Device) (prof costmodel.Profile, err error) {
-	if of.calibration != "" || of.profile != "" {
-		return of.deviceProfile("")
-	}
-	if dev != nil {
-		if name, err := dev.Name(); err == nil {
-			if p, err := bench.ProfileFor(name); err == nil {
-				return p, nil
-			}
-		}
-	}
-	return of.deviceProfile("h100")
 }
 
 func measureCandidates(dev *cuda.Device, results []nas.Result, m int, seed uint64, iters int, prof costmodel.Profile, stdout io.Writer) error {

@@ -56,16 +56,9 @@ func runSurvey(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer dev.Close()
-	card, err := dev.Name()
+	prof, err := cardProfile(of, dev)
 	if err != nil {
 		return err
-	}
-	prof, err := of.deviceProfile(card)
-	if err != nil && of.profile == "" && of.calibration == "" {
-		prof, err = bench.ProfileFor(card)
-	}
-	if err != nil {
-		return badInput(err)
 	}
 	tmp, err := os.MkdirTemp("", "cnnc-survey")
 	if err != nil {
