@@ -29,10 +29,13 @@ fuzz:
 	$(GO) test ./ir -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzDecodePlan$$' -fuzztime $(FUZZTIME)
 
-# Everything one device call needs, in .bin/ (git-ignored; pass carry: [".bin"]):
+# Everything one device call needs, in .bin/ (git-ignored), packed into .bin.tgz:
 # the CLI, the GPU test binaries and a copy of the conformance data.
 GPU_TESTS = e2e runtime runtime/cuda runtime/nvml cmd/cnnc
 gpu-bin:
 	$(GO) build -ldflags='-s -w' -o .bin/cnnc ./cmd/cnnc
 	for p in $(GPU_TESTS); do $(GO) test -c -ldflags='-s -w' -o .bin/$$(echo $$p | tr / _).test ./$$p || exit 1; done
 	rm -rf .bin/onnx-tests && cp -r ../shared/onnx-tests .bin/onnx-tests
+	# What travels to the GPU machine is capped at 64 MiB: carry the
+	# packed copy (carry: [".bin.tgz"]; unpack there with tar xzf .bin.tgz).
+	tar czf .bin.tgz .bin

@@ -40,7 +40,7 @@ func TestFitReports(t *testing.T) {
 	for i := 0; i < 60; i++ {
 		f := costmodel.Kernel{Threads: 256, Blocks: 1 + i*13, Bytes: int64(i+1) << 18}
 		if i%2 == 0 {
-			f.Gemm, f.FLOPs, f.FMAsPerLoad, f.KSlices = true, int64(i+1)<<26, 2+float64(i%3), 8+i
+			f.Gemm, f.FLOPs, f.Tile, f.KSlices = true, int64(i+1)<<26, costmodel.TileCandidates[i%len(costmodel.TileCandidates)], 8+i
 		}
 		v.Kernels = append(v.Kernels, KernelRow{Kernel: "k", MeasuredUs: truth.Predict(f).Ns / 1e3, Features: &f})
 	}
@@ -58,7 +58,7 @@ func TestFitReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := truth
-	start.SliceLatencyUs, start.LaunchUs, start.GemmEff = 0.3, 6, 0.2
+	start.SliceLatencyUs, start.LaunchUs, start.GemmIssueEff = 0.3, 6, 0.4
 	var out bytes.Buffer
 	fitted, err := FitReports(&out, start, []*Report{back})
 	if err != nil {

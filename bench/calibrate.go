@@ -15,8 +15,9 @@ import (
 // Calibrate measures the card's ceilings and the GEMM core's efficiency
 // and returns base with them: FP32 peak and DRAM bandwidth measured by the
 // microbenchmarks (so streaming kernels reach them: memory efficiency 1),
-// the GEMM core's efficiency on a ResNet-like convolution with the 4x4 and
-// 8x8 register tiles, and the launch interval.
+// and the GEMM core's issue efficiency and shared-load
+// cost solved from its efficiency on a ResNet-like convolution with the
+// 4x4 and 8x8 register tiles.
 func Calibrate(dev *cuda.Device, base costmodel.Profile, dir string) (costmodel.Profile, Ceilings, error) {
 	sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
 	if err != nil {
@@ -28,24 +29,29 @@ func Calibrate(dev *cuda.Device, base costmodel.Profile, dir string) (costmodel.
 	}
 	p := base
 	p.SMs = sms
-	p.FP32TFLOPS, p.DRAMGBs, p.LaunchUs, p.MemEff = c.FP32TFLOPS, c.DRAMGBs, c.LaunchUs, 1
+	// The launch interval measured here is the host's; kernels timed
+	// with the queue filled ahead (runtime.TimeKernels) see the device's,
+	// which `cnnc bench --fit` measures, so LaunchUs is left as it is.
+	p.FP32TFLOPS, p.DRAMGBs, p.MemEff = c.FP32TFLOPS, c.DRAMGBs, 1
 	p.Calibrated = true
 
 	// A ResNet-like 3x3 convolution (256 to 256 channels at 28x28, batch
 	// 32: M 256, N 25088, K 2304) on the 4x4 and the 8x8 register tile.
-	for _, tile := range []costmodel.Tile{costmodel.DefaultTile, {BM: 128, BN: 128, BK: 8, TM: 8, TN: 8}} {
-		eff, err := convEfficiency(dev, dir, tile, p.FP32TFLOPS)
-		if err != nil {
+	var effs [2]float64
+	tiles := [2]costmodel.Tile{costmodel.DefaultTile, {BM: 128, BN: 128, BK: 8, TM: 8, TN: 8}}
+	for i, tile := range tiles {
+		if effs[i], err = convEfficiency(dev, dir, tile, p.FP32TFLOPS); err != nil {
 			return p, c, err
 		}
-		if tile.TM == 8 {
-			p.GemmEff = eff
-		} else {
-			p.GemmEffSmall = eff
-		}
 	}
+	c.GemmEff4x4, c.GemmEff8x8 = effs[0], effs[1]
+	p = p.SolveGemmIssue(tiles, effs, calibrationKSlices)
 	return p, c, nil
 }
+
+// calibrationKSlices is the K steps of the calibration convolution (K 2304
+// in slices of 8).
+const calibrationKSlices = 2304 / 8
 
 // convEfficiency compiles the calibration convolution with tile and
 // returns its achieved fraction of the FP32 peak.

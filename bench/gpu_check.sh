@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from the repository root, after `make gpu-bin`
-# here and with carry: [".bin"]. Usage: bench/gpu_check.sh tests|models
+# here and with carry: [".bin.tgz"] (the script unpacks it). Usage: bench/gpu_check.sh tests|models|bench|survey|nas
 # Logs go to $OUT; the last lines printed are a summary.
 set -u
 OUT=${OUT:-/tmp/cnnc-out}
 mkdir -p "$OUT"
 B=$PWD/.bin
+[ -f .bin.tgz ] && [ ! -x "$B/cnnc" -o .bin.tgz -nt "$B/cnnc" ] && tar xzf .bin.tgz
 export CNNC_ONNX_TESTS=$B/onnx-tests
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,driver_version --format=csv,noheader | tee "$OUT/card.txt"
 
@@ -67,6 +68,8 @@ bench() {
       $B/cnnc bench $D/$m.onnx --batch $b --precision ${PRECISION:-fp32} --calibration "$CAL" --iters 20 --json /tmp/fitpass/${m}_b$b.json > /dev/null 2>&1 || echo "fit pass $m b$b failed"
     done; done
     $B/cnnc bench --fit /tmp/fitpass/*.json --calibration "$CAL" -o "$OUT/fitted.json" 2>&1 | tee "$OUT/fit.log"
+    # The fit pass's reports, one per line, for refitting elsewhere.
+    for f in /tmp/fitpass/*.json; do python3 -c "import json; print(json.dumps(json.load(open('$f'))))"; done > "$OUT/fitpass.jsonl"
     CAL="$OUT/fitted.json"
   fi
   P=${PRECISION:-fp32}
@@ -96,10 +99,10 @@ import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
     v0, v2 = r["variants"]
-    print("%-18s b%-3d O0 %.3f/%.3f ms  O2 %.3f/%.3f ms  speedup %.2fx/%.2fx  util O2 %.1f%%  rho %.2f  pred %.3f ms (sum %.3f)  L2 %.1e" % (
+    print("%-18s b%-3d O0 %.3f/%.3f ms  O2 %.3f/%.3f ms  speedup %.2fx/%.2fx  util O2 %.1f%%  rho O0 %.2f O2 %.2f  pred O0 %+.0f%% O2 %+.0f%%  L2 %.1e" % (
         r["model"], r["batch"], v0["median_ms_launches"], v0["median_ms_graph"], v2["median_ms_launches"], v2["median_ms_graph"],
-        r["speedup_launches"], r["speedup_graph"], 100 * v2["utilization_graph"], v2["spearman_predicted_vs_measured"],
-        v2["predicted_ms"], v2["kernel_sum_ms"], v2["rel_l2_vs_interp"]))
+        r["speedup_launches"], r["speedup_graph"], 100 * v2["utilization_graph"], v0["spearman_predicted_vs_measured"], v2["spearman_predicted_vs_measured"],
+        100 * (v0["predicted_ms"] / v0["median_ms_launches"] - 1), 100 * (v2["predicted_ms"] / v2["median_ms_launches"] - 1), v2["rel_l2_vs_interp"]))
 PY
 }
 

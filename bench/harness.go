@@ -67,7 +67,10 @@ type Variant struct {
 	UtilGraph   float64     `json:"utilization_graph"`
 	BusyPct     float64     `json:"nvml_busy_pct"`
 	PredictedMs float64     `json:"predicted_ms"`
-	KernelSumMs float64     `json:"kernel_sum_ms"`
+	KernelSumMs float64     `json:"kernel_sum_ms"` // event intervals, summed
+	// EventOverheadUs is what each timing event adds to a kernel's
+	// interval; measured kernel times are net of it.
+	EventOverheadUs float64 `json:"event_overhead_us"`
 	Spearman    float64     `json:"spearman_predicted_vs_measured"`
 	Kernels     []KernelRow `json:"kernels"`
 	Decisions   []string    `json:"decisions,omitempty"`
@@ -211,9 +214,18 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	for _, k := range passes.Kernels(g) {
 		features = append(features, k.Launches()...)
 	}
+	// Event intervals include the events' own cost: what they add over
+	// the untimed run, spread over the launches, is taken off each kernel
+	// so that kernel times add up to the end-to-end time.
+	for i := range res.Plan.Launches {
+		v.KernelSumMs += kernels[i].Median
+	}
+	if n := len(res.Plan.Launches); n > 0 {
+		v.EventOverheadUs = math.Max(0, (v.KernelSumMs-plain.Median)*1e3/float64(n))
+	}
 	var pred, meas []float64
 	for i, l := range res.Plan.Launches {
-		us := kernels[i].Median * 1e3
+		us := math.Max(kernels[i].Median*1e3-v.EventOverheadUs, 0.5*kernels[i].Median*1e3)
 		row := KernelRow{Kernel: l.Kernel, Ops: l.Ops, Layers: l.Layers, PredictedUs: l.PredictedNs / 1e3, MeasuredUs: us,
 			FLOPs: l.FLOPs, Bytes: l.Bytes}
 		if us > 0 {
@@ -225,7 +237,6 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 			row.Features = &features[i]
 		}
 		v.PredictedMs += row.PredictedUs / 1e3
-		v.KernelSumMs += us / 1e3
 		pred, meas = append(pred, row.PredictedUs), append(meas, us)
 		v.Kernels = append(v.Kernels, row)
 	}

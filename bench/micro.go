@@ -19,6 +19,10 @@ type Ceilings struct {
 	FP32TFLOPS float64 `json:"fp32_tflops"` // FMA chains in registers
 	DRAMGBs    float64 `json:"dram_gbs"`    // read + write of a 1 GiB copy
 	LaunchUs   float64 `json:"launch_us"`   // per empty kernel, back to back
+	// The GEMM core's fraction of the FP32 peak on the calibration
+	// convolution with the 4x4 and 8x8 register tiles (--calibrate only).
+	GemmEff4x4 float64 `json:"gemm_efficiency_4x4,omitempty"`
+	GemmEff8x8 float64 `json:"gemm_efficiency_8x8,omitempty"`
 }
 
 // copyElems is the copy microbenchmark's size: 256 Mi floats, 1 GiB.

@@ -25,7 +25,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	if r.Profile.Calibrated {
 		cal = "calibrated"
 	}
-	fmt.Fprintf(w, "- cost model: %s (%s; GEMM efficiency %.2f)\n", r.Profile.Name, cal, r.Profile.GemmEff)
+	fmt.Fprintf(w, "- cost model: %s (%s; GEMM issue efficiency %.2f)\n", r.Profile.Name, cal, r.Profile.GemmIssueEff)
 	fmt.Fprintf(w, "- model FLOPs: %.3f G; utilization = model FLOPs / (median time x measured FP32 peak)\n\n", float64(r.ModelFLOPs)/1e9)
 	fmt.Fprintln(w, "| variant | kernels | arena MiB | rel L2 vs interp | launches ms | graph ms | img/s | util (launches) | util (graph) | NVML busy | predicted ms | Spearman |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -130,7 +130,7 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		ck.Blocks = costmodel.GemmBlocks(m, nn, batch, t, split)
 		ck.Threads, ck.Shared, ck.Regs = t.Threads(), t.Shared(), t.Regs()
 		ck.TileEff = costmodel.GemmTileEff(m, nn, t)
-		ck.FMAsPerLoad = t.FMAsPerLoad()
+		ck.Tile = t
 		ck.TensorCore = t.TensorCore()
 		ck.FLOPs = a.FLOPs()
 		// A prologue runs on the scalar units, once per tile row (dw) or
@@ -163,6 +163,9 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 			return []costmodel.Kernel{ck, red}
 		}
 		return []costmodel.Kernel{ck}
+	case costmodel.IsDepthwise(a):
+		ck.Depthwise = true
+		ck.Blocks = costmodel.MapBlocks(k.Root().Out.Type.Elems())
 	case isRowReduction(a):
 		ck.Blocks = max(1, (rowCount(a)+costmodel.RowsPerBlock-1)/costmodel.RowsPerBlock)
 	default:

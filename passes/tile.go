@@ -48,6 +48,9 @@ func bestSchedule(k *Kernel, p costmodel.Profile, precision string) (ir.Schedule
 			if s > 1 && costmodel.KSlice(kk, s, t.BK)*(s-1) >= kk {
 				continue // some split would be empty
 			}
+			if t.BK > costmodel.DefaultTile.BK && (kk+s-1)/s < t.BK {
+				continue // a deep K step that is mostly padding
+			}
 			a.Sched.Tile, a.Sched.SplitK = t.Ints(), s
 			if ns := k.Predict(p); ns < bestNs {
 				best, bestNs = a.Sched, ns

@@ -68,8 +68,8 @@ func runBench(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: FP32 %.2f TFLOP/s, DRAM %.0f GB/s, launch %.2f us, GEMM core at %.0f%% (4x4 tile) and %.0f%% (8x8) of FP32 peak\n",
-			card, c.FP32TFLOPS, c.DRAMGBs, c.LaunchUs, 100*p.GemmEffSmall, 100*p.GemmEff)
+		fmt.Fprintf(stdout, "%s: FP32 %.2f TFLOP/s, DRAM %.0f GB/s, launch %.2f us, GEMM core at %.0f%% (4x4 tile) and %.0f%% (8x8) of FP32 peak: issue efficiency %.2f, shared load %.2f FMA-slots\n",
+			card, c.FP32TFLOPS, c.DRAMGBs, c.LaunchUs, 100*c.GemmEff4x4, 100*c.GemmEff8x8, p.GemmIssueEff, p.SharedLoadInstr)
 		if err := p.Save(*out); err != nil {
 			return err
 		}
@@ -152,8 +152,9 @@ func fitReports(paths []string, calibration, out string, stdout io.Writer) error
 	if err := fitted.Save(out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "fitted: GEMM core %.0f%% (4x4) / %.0f%% (8x8), memory %.0f%%, launch %.2f us, gap %.2f us, K step %.2f us\nwrote %s\n",
-		100*fitted.GemmEffSmall, 100*fitted.GemmEff, 100*fitted.MemEff, fitted.LaunchUs, fitted.GapUs, fitted.SliceLatencyUs, out)
+	fmt.Fprintf(stdout, "fitted: GEMM issue %.2f, shared load %.2f, stage %.1f, K step %.1f, store %.1f, depthwise tap %.1f (FMA-slots); memory %.0f%%, launch %.2f us, gap %.2f us, K-step latency %.2f us\nwrote %s\n",
+		fitted.GemmIssueEff, fitted.SharedLoadInstr, fitted.StageInstr, fitted.SliceInstr, fitted.StoreInstr, fitted.DepthwiseTapInstr,
+		100*fitted.MemEff, fitted.LaunchUs, fitted.GapUs, fitted.SliceLatencyUs, out)
 	return nil
 }
 

@@ -18,16 +18,26 @@ func h100(t *testing.T) Profile {
 
 func TestPredictShapes(t *testing.T) {
 	p := h100(t)
-	gemm := Kernel{FLOPs: 1 << 34, Bytes: 1 << 20, Blocks: 4 * p.SMs, Threads: 256, Gemm: true}
+	gemm := Kernel{FLOPs: 1 << 34, Bytes: 1 << 20, Blocks: 4 * p.SMs, Threads: 256, Gemm: true, Tile: TileCandidates[0], KSlices: 512}
 	big := p.Predict(gemm)
 	if big.Bound != "compute" {
 		t.Errorf("a 17 GFLOP GEMM on 1 MiB is %s-bound, want compute", big.Bound)
 	}
-	// Twice the work in the same grid takes about twice the time.
+	// Twice the K steps in the same grid take about twice the time.
 	twice := gemm
-	twice.FLOPs *= 2
+	twice.KSlices *= 2
 	if r := p.Predict(twice).Ns / big.Ns; r < 1.8 || r > 2.1 {
-		t.Errorf("doubling FLOPs scales time by %.2f, want about 2", r)
+		t.Errorf("doubling K scales time by %.2f, want about 2", r)
+	}
+	// The 8x8 register tile beats the 4x4 one on a large problem, by
+	// about the ratio of FMAs per shared load.
+	small := gemm
+	small.Tile, small.Blocks = DefaultTile, 4*gemm.Blocks
+	if r := p.Predict(small).Ns / big.Ns; r < 1.1 || r > 2 {
+		t.Errorf("the 4x4 tile takes %.2f times the 8x8 one's time, want between 1.1 and 2", r)
+	}
+	if e8, e4 := p.GemmEfficiency(TileCandidates[0], 288), p.GemmEfficiency(DefaultTile, 288); e8 <= e4 || e8 > p.GemmIssueEff {
+		t.Errorf("GEMM efficiency %.2f (8x8) and %.2f (4x4): want 8x8 higher and under the issue efficiency", e8, e4)
 	}
 	// A grid of one block more than a wave needs a second wave.
 	slots := p.SMs * p.Resident(gemm)
@@ -35,12 +45,6 @@ func TestPredictShapes(t *testing.T) {
 	one.Blocks, two.Blocks = slots, slots+1
 	if p.Predict(one).Waves != 1 || p.Predict(two).Waves != 2 {
 		t.Errorf("waves for %d and %d blocks: %d and %d, want 1 and 2", slots, slots+1, p.Predict(one).Waves, p.Predict(two).Waves)
-	}
-	// Padded tiles cost their padding.
-	padded := gemm
-	padded.TileEff = 0.5
-	if r := p.Predict(padded).Ns / big.Ns; r < 1.8 {
-		t.Errorf("half-empty tiles scale time by %.2f, want about 2", r)
 	}
 	// A tiny kernel costs the launch interval.
 	tiny := p.Predict(Kernel{FLOPs: 10, Bytes: 64, Blocks: 1, Threads: 32})
@@ -57,7 +61,7 @@ func TestPredictShapes(t *testing.T) {
 
 func TestCalibrationFile(t *testing.T) {
 	p := h100(t)
-	p.GemmEff, p.LaunchUs, p.Calibrated = 0.42, 4.5, true
+	p.GemmIssueEff, p.LaunchUs, p.Calibrated = 0.42, 4.5, true
 	path := filepath.Join(t.TempDir(), "cal.json")
 	if err := p.Save(path); err != nil {
 		t.Fatal(err)
@@ -66,11 +70,11 @@ func TestCalibrationFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.GemmEff != 0.42 || got.LaunchUs != 4.5 || !got.Calibrated || got.SMs != p.SMs {
+	if got.GemmIssueEff != 0.42 || got.LaunchUs != 4.5 || !got.Calibrated || got.SMs != p.SMs {
 		t.Errorf("loaded %+v, want the saved values", got)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.json")
-	os.WriteFile(bad, []byte(`{"name": "H100 SXM5 80GB", "gemm_efficiency": 3}`), 0o644)
+	os.WriteFile(bad, []byte(`{"name": "H100 SXM5 80GB", "gemm_issue_efficiency": 3}`), 0o644)
 	if _, err := Load(bad); err == nil {
 		t.Error("a GEMM efficiency of 3 was accepted")
 	}
@@ -100,16 +104,17 @@ func TestTiles(t *testing.T) {
 // let Fit recover that profile's parameters from a wrong start.
 func TestFitRecoversProfile(t *testing.T) {
 	truth := h100(t)
-	truth.GemmEff, truth.GemmEffSmall, truth.LaunchUs, truth.SliceLatencyUs, truth.GapUs = 0.44, 0.33, 3.0, 1.3, 1.5
+	truth.GemmIssueEff, truth.StoreInstr, truth.LaunchUs, truth.SliceLatencyUs, truth.GapUs = 0.8, 25, 3.0, 2.5, 1.5
 	var samples []Sample
 	noise := []float64{1.03, 0.98, 1.01, 0.97, 1.02, 0.99}
 	for i := 0; i < 120; i++ {
 		k := Kernel{Threads: 256, Blocks: 1 + (i*37)%900}
 		switch i % 4 {
 		case 0: // big GEMM on the 8x8 tile
-			k.Gemm, k.FLOPs, k.FMAsPerLoad, k.KSlices, k.Bytes = true, int64(1+i)<<28, 4, 64+i, int64(i+1)<<20
-		case 1: // small GEMM on the 4x4 tile: latency-bound
-			k.Gemm, k.FLOPs, k.FMAsPerLoad, k.KSlices, k.Bytes = true, int64(1+i)<<20, 2, 4+i%16, 1<<16
+			k.Gemm, k.FLOPs, k.Tile, k.KSlices, k.Bytes = true, int64(1+i)<<28, TileCandidates[0], 64+i, int64(i+1)<<20
+		case 1: // small GEMM on the 2x2 tile, a block per SM: latency-bound
+			k.Gemm, k.FLOPs, k.Tile, k.KSlices, k.Bytes = true, int64(1+i)<<20, TileCandidates[6], 40+i%16, 1<<16
+			k.Blocks = 1 + (i*37)%400
 		case 2: // streaming
 			k.Bytes = int64(1+i) << 22
 		default: // tiny
@@ -118,7 +123,7 @@ func TestFitRecoversProfile(t *testing.T) {
 		samples = append(samples, Sample{Kernel: k, MeasuredNs: truth.Predict(k).Ns * noise[i%len(noise)]})
 	}
 	start := h100(t)
-	start.GemmEff, start.GemmEffSmall, start.LaunchUs, start.SliceLatencyUs, start.GapUs = 0.2, 0.15, 6, 0.3, 0.5
+	start.GemmIssueEff, start.StoreInstr, start.LaunchUs, start.SliceLatencyUs, start.GapUs = 0.4, 60, 6, 0.3, 0.5
 	before := start.LogError(samples)
 	got, err := start.Fit(samples)
 	if err != nil {
@@ -131,8 +136,8 @@ func TestFitRecoversProfile(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		got, want float64
-	}{{"GemmEff", got.GemmEff, truth.GemmEff}, {"GemmEffSmall", got.GemmEffSmall, truth.GemmEffSmall},
-		{"LaunchUs", got.LaunchUs, truth.LaunchUs}, {"SliceLatencyUs", got.SliceLatencyUs, truth.SliceLatencyUs}} {
+	}{{"8x8 GEMM efficiency", got.GemmEfficiency(TileCandidates[0], 288), truth.GemmEfficiency(TileCandidates[0], 288)},
+		{"SliceLatencyUs", got.SliceLatencyUs, truth.SliceLatencyUs}} {
 		if math.Abs(c.got/c.want-1) > 0.15 {
 			t.Errorf("%s = %.3g, want about %.3g", c.name, c.got, c.want)
 		}

@@ -20,8 +20,13 @@ type fitParam struct {
 }
 
 var fitParams = []fitParam{
-	{"gemm_efficiency", func(p *Profile) *float64 { return &p.GemmEff }, 0.05, 1},
-	{"gemm_efficiency_4x4", func(p *Profile) *float64 { return &p.GemmEffSmall }, 0.05, 1},
+	{"gemm_issue_efficiency", func(p *Profile) *float64 { return &p.GemmIssueEff }, 0.05, 1},
+	{"shared_load_instr", func(p *Profile) *float64 { return &p.SharedLoadInstr }, 0.1, 10},
+	{"stage_instr", func(p *Profile) *float64 { return &p.StageInstr }, 1, 200},
+	{"slice_instr", func(p *Profile) *float64 { return &p.SliceInstr }, 0, 1000},
+	{"store_instr", func(p *Profile) *float64 { return &p.StoreInstr }, 1, 500},
+	{"gemm_full_warps", func(p *Profile) *float64 { return &p.GemmFullWarps }, 1, 64},
+	{"depthwise_tap_instr", func(p *Profile) *float64 { return &p.DepthwiseTapInstr }, 1, 50},
 	{"memory_efficiency", func(p *Profile) *float64 { return &p.MemEff }, 0.1, 1},
 	{"tensor_core_efficiency", func(p *Profile) *float64 { return &p.TensorCoreEff }, 0.01, 1},
 	{"launch_us", func(p *Profile) *float64 { return &p.LaunchUs }, 0.5, 20},
@@ -31,27 +36,30 @@ var fitParams = []fitParam{
 }
 
 // LogError is the root mean square of log(predicted / measured) over the
-// samples: 0.1 means predictions off by about 10% on a typical launch.
+// samples, each weighted by the square root of its measured time so that
+// the long kernels, which make up the end-to-end time, count more than the
+// many short ones: 0.1 means predictions off by about 10%.
 func (p Profile) LogError(samples []Sample) float64 {
-	var sum float64
-	n := 0
+	var sum, weight float64
 	for _, s := range samples {
 		if s.MeasuredNs <= 0 {
 			continue
 		}
 		d := math.Log(p.Predict(s.Kernel).Ns / s.MeasuredNs)
-		sum += d * d
-		n++
+		w := math.Sqrt(s.MeasuredNs)
+		sum += w * d * d
+		weight += w
 	}
-	if n == 0 {
+	if weight == 0 {
 		return 0
 	}
-	return math.Sqrt(sum / float64(n))
+	return math.Sqrt(sum / weight)
 }
 
-// Fit adjusts the profile's efficiencies and latencies to measured
-// launches: coordinate descent on the log error, each parameter scaled by
-// shrinking multiplicative steps within its bounds. The datasheet and
+// Fit adjusts the profile's efficiencies, instruction costs and latencies
+// to measured launches: coordinate search on the log error, first over
+// each parameter's whole range, then by shrinking multiplicative steps
+// within its bounds. The datasheet and
 // measured ceilings (peaks, bandwidth, SM count) stay fixed.
 func (p Profile) Fit(samples []Sample) (Profile, error) {
 	if len(samples) < len(fitParams) {
@@ -59,6 +67,25 @@ func (p Profile) Fit(samples []Sample) (Profile, error) {
 	}
 	best := p
 	bestErr := best.LogError(samples)
+	// A coarse pass first tries each parameter across its whole range
+	// (log-spaced; a latency floor only shows once it exceeds the
+	// compute time, so small steps from a low start find nothing).
+	for round := 0; round < 4; round++ {
+		improved := false
+		for _, fp := range fitParams {
+			lo := math.Max(fp.lo, 1e-3)
+			for i := 0; i <= 16; i++ {
+				q := best
+				*fp.get(&q) = lo * math.Pow(fp.hi/lo, float64(i)/16)
+				if e := q.LogError(samples); e < bestErr-1e-9 {
+					best, bestErr, improved = q, e, true
+				}
+			}
+		}
+		if !improved {
+			break
+		}
+	}
 	for _, step := range []float64{2, 1.5, 1.2, 1.1, 1.05, 1.02} {
 		for round := 0; round < 20; round++ {
 			improved := false
@@ -81,10 +108,37 @@ func (p Profile) Fit(samples []Sample) (Profile, error) {
 			}
 		}
 	}
-	if best.GemmEffSmall > best.GemmEff {
-		// The 8x8 tile is never slower than 4x4 in the model's shape.
-		best.GemmEff = best.GemmEffSmall
-	}
 	best.Calibrated = true
 	return best, nil
+}
+
+// SolveGemmIssue sets the GEMM core's issue efficiency and shared-load
+// cost from its measured efficiency effs[i] with two tiles on a problem of
+// kSlices K steps that fills the card. Per block, FMAs/eff = u*X + v*Y
+// with X the instructions other than shared loads, Y the shared loads,
+// u = 1/GemmIssueEff and v = SharedLoadInstr/GemmIssueEff: two equations
+// in u and v. Where they give no valid profile, only the issue efficiency
+// is solved from the second tile.
+func (p Profile) SolveGemmIssue(tiles [2]Tile, effs [2]float64, kSlices int) Profile {
+	var fm, x, y [2]float64
+	for i, t := range tiles {
+		bk := float64(t.BK)
+		ks := float64(kSlices)
+		fm[i] = ks * bk * float64(t.TM*t.TN)
+		x[i] = ks*(bk*float64(t.TM*t.TN)+p.StageInstr*bk*float64(t.BM+t.BN)/float64(t.Threads())+p.SliceInstr) +
+			p.StoreInstr*float64(t.TM*t.TN)
+		y[i] = ks * bk * float64(t.TM+t.TN)
+	}
+	lhs := [2]float64{fm[0] / effs[0], fm[1] / effs[1]}
+	det := x[0]*y[1] - x[1]*y[0]
+	if det != 0 {
+		u := (lhs[0]*y[1] - lhs[1]*y[0]) / det
+		v := (x[0]*lhs[1] - x[1]*lhs[0]) / det
+		if u >= 1 && v > 0 {
+			p.GemmIssueEff, p.SharedLoadInstr = 1/u, v/u
+			return p
+		}
+	}
+	p.GemmIssueEff = math.Min(1, (x[1]+p.SharedLoadInstr*y[1])/lhs[1])
+	return p
 }

@@ -13,10 +13,13 @@ type Kernel struct {
 	Threads int   // threads per block
 	Shared  int   // shared memory bytes per block
 	Regs    int   // registers per thread (estimate)
-	Gemm    bool  // runs on the GEMM core: compute time counts at the GEMM rate
+	Gemm    bool  // runs on the GEMM core: its time is the instructions the tile issues
 	TileEff float64
-	// FMAsPerLoad is the register tile's FMAs per shared-memory load.
-	FMAsPerLoad float64
+	// Tile is the GEMM core's block tile.
+	Tile Tile
+	// Depthwise says a direct depthwise convolution: FLOPs/2 taps, each
+	// costing the profile's DepthwiseTapInstr.
+	Depthwise bool
 	// TensorCore says the GEMM runs on the fp16 tensor cores.
 	TensorCore bool
 	// Extra is scalar work outside the GEMM core (prologues, epilogues).
@@ -73,35 +76,44 @@ func (p Profile) Predict(k Kernel) Prediction {
 	waves := (blocks + slots - 1) / slots
 	waveEff := float64(blocks) / float64(waves*slots)
 
-	rate := p.FP32TFLOPS * 1e12 // FLOP/s of the card
+	// The SM issues FP32 instructions at half the card's FLOP rate (an
+	// FMA is two FLOPs) split over its SMs; work is counted in such
+	// instruction slots.
+	smRate := p.FP32TFLOPS * 1e12 / 2 / float64(p.SMs)
+	scalar := float64(k.Extra) + 4*float64(k.Transcen)
+	var blockWork float64 // instruction slots one block issues
+	occupancy := 1.0
 	switch {
 	case k.Gemm && k.TensorCore:
-		rate = p.FP16TCTFLOPS * 1e12 * p.TensorCoreEff
+		// fp16 tensor cores: FLOPs at the unit's sustained rate, in
+		// FP32-slot equivalents.
+		work := float64(k.FLOPs)
+		if k.TileEff > 0 && k.TileEff < 1 {
+			work /= k.TileEff
+		}
+		work *= p.FP32TFLOPS / (p.FP16TCTFLOPS * p.TensorCoreEff) / 2
+		blockWork = (work + scalar) / float64(blocks)
 	case k.Gemm:
-		rate *= p.gemmEff(k.FMAsPerLoad)
+		blockWork = p.gemmBlockInstr(k) + scalar/float64(blocks)
 	default:
-		rate *= 0.5 // scalar FP32 outside the GEMM core
-	}
-	work := float64(k.FLOPs)
-	if k.TileEff > 0 && k.TileEff < 1 {
-		work /= k.TileEff
-	}
-	if k.Gemm {
-		// Scalar work in a GEMM kernel runs at the plain FP32 rate.
-		work += (float64(k.Extra) + 4*float64(k.Transcen)) * rate / (0.5 * p.FP32TFLOPS * 1e12)
-	} else {
-		work += float64(k.Extra) + 4*float64(k.Transcen)
+		work := float64(k.FLOPs)
+		if k.Depthwise {
+			work = float64(k.FLOPs) / 2 * p.DepthwiseTapInstr
+		}
+		blockWork = (work + scalar) / float64(blocks)
 	}
 	// Blocks spread evenly over the SMs; an SM's rate is shared by the
 	// blocks it holds, and one with few warps hides latency worse.
 	loadPerSM := (blocks + p.SMs - 1) / p.SMs
 	active := min(resident, loadPerSM)
-	occupancy := 1.0 // the GEMM core's calibrated efficiency includes its occupancy
-	if !k.Gemm {
+	if k.Gemm {
+		// Fewer warps than GemmFullWarps on an SM leave the FMA pipes
+		// waiting on shared loads.
+		occupancy = math.Min(1, float64(active*max(k.Threads, 1)/32)/math.Max(p.GemmFullWarps, 1))
+	} else {
 		occupancy = math.Min(1, 0.5+0.5*float64(active*max(k.Threads, 1))/1024)
 	}
-	smRate := rate / float64(p.SMs) * occupancy
-	computeNs := float64(loadPerSM) * (work / float64(blocks)) / smRate * 1e9
+	computeNs := float64(loadPerSM) * blockWork / (smRate * occupancy) * 1e9
 	if k.Gemm && k.KSlices > 0 {
 		// Each K step waits at least for its loads: the blocks an SM runs
 		// one after another each take KSlices such steps.
@@ -134,15 +146,29 @@ func (p Profile) Predict(k Kernel) Prediction {
 	return pr
 }
 
-// gemmEff interpolates the GEMM core's efficiency between the 4x4 tile
-// (two FMAs per shared load) and the 8x8 one (four), linearly in the
-// ratio, floored at a tenth.
-func (p Profile) gemmEff(ratio float64) float64 {
-	if ratio <= 0 {
-		ratio = 2
+// gemmBlockInstr is the FP32 instruction slots one block of the SIMT
+// GEMM core issues: every thread's K steps (FMAs, shared loads, its share
+// of staging the slice, loop and barriers) and its stores, at the core's
+// issue efficiency.
+func (p Profile) gemmBlockInstr(k Kernel) float64 {
+	t := k.Tile
+	if t.BM == 0 {
+		t = DefaultTile
 	}
-	e := p.GemmEffSmall + (p.GemmEff-p.GemmEffSmall)*(ratio-2)/2
-	return math.Max(e, 0.1*p.GemmEff)
+	threads := float64(t.Threads())
+	bk := float64(t.BK)
+	step := bk*float64(t.TM*t.TN) + p.SharedLoadInstr*bk*float64(t.TM+t.TN) +
+		p.StageInstr*bk*float64(t.BM+t.BN)/threads + p.SliceInstr
+	perThread := float64(max(k.KSlices, 1))*step + p.StoreInstr*float64(t.TM*t.TN)
+	return threads * perThread / p.GemmIssueEff
+}
+
+// GemmEfficiency is the fraction of the FP32 peak the GEMM core reaches
+// with tile t on a problem of kSlices K steps that fills the card.
+func (p Profile) GemmEfficiency(t Tile, kSlices int) float64 {
+	k := Kernel{Gemm: true, Tile: t, KSlices: kSlices}
+	fmas := float64(t.Threads()*t.TM*t.TN) * float64(kSlices*t.BK)
+	return fmas / p.gemmBlockInstr(k)
 }
 
 // Utilization is model FLOPs over time at the FP32 peak.

@@ -28,14 +28,30 @@ type Profile struct {
 	MaxBlocksSM   int     `json:"max_blocks_per_sm"`
 	RegistersSM   int     `json:"registers_per_sm"`
 	SharedBytesSM int     `json:"shared_bytes_per_sm"`
-	// What cnnc's kernels reach, as fractions of the peaks: GemmEff of the
-	// FP32 peak by the SIMT GEMM core on a problem that fills the card,
-	// MemEff of DRAM bandwidth by streaming kernels.
-	GemmEff float64 `json:"gemm_efficiency"`
-	MemEff  float64 `json:"memory_efficiency"`
-	// GemmEffSmall is the GEMM core's efficiency with a 4x4 register tile
-	// (two FMAs per shared load); GemmEff is with 8x8 (four).
-	GemmEffSmall float64 `json:"gemm_efficiency_4x4"`
+	// The GEMM core is modelled by the instructions its threads issue
+	// (DESIGN.md, cost model): per K step a thread does BK*TM*TN FMAs,
+	// BK*(TM+TN) shared-memory loads costing SharedLoadInstr FMA-slots
+	// each, stages its share of the slice from global memory at
+	// StageInstr per element (index math, guard, load, shared store) and
+	// pays SliceInstr for the loop and barriers; each output costs
+	// StoreInstr (bounds, index math, store). GemmIssueEff is the fraction
+	// of the SM's FP32 issue rate that instruction stream reaches. These
+	// are properties of cnnc's code generator more than of the card:
+	// `cnnc bench --calibrate` measures GemmIssueEff on the card,
+	// `cnnc bench --fit` refits them all to measured kernels.
+	GemmIssueEff    float64 `json:"gemm_issue_efficiency"`
+	SharedLoadInstr float64 `json:"shared_load_instr"`
+	StageInstr      float64 `json:"stage_instr"`
+	SliceInstr      float64 `json:"slice_instr"`
+	StoreInstr      float64 `json:"store_instr"`
+	// GemmFullWarps is how many warps an SM needs for the GEMM core to
+	// reach its issue efficiency; fewer issue proportionally less.
+	GemmFullWarps float64 `json:"gemm_full_warps"`
+	// DepthwiseTapInstr is what one tap of a direct depthwise convolution
+	// costs in FMA-slots (two bounds checks, address, load, FMA).
+	DepthwiseTapInstr float64 `json:"depthwise_tap_instr"`
+	// MemEff is the fraction of DRAM bandwidth streaming kernels reach.
+	MemEff float64 `json:"memory_efficiency"`
 	// TensorCoreEff is the tensor-core GEMM core's fraction of the fp16
 	// tensor-core peak.
 	TensorCoreEff float64 `json:"tensor_core_efficiency"`
@@ -54,17 +70,35 @@ type Profile struct {
 	Calibrated bool `json:"calibrated"`
 }
 
-// Datasheet profiles. Efficiencies are first guesses until calibrated.
+// Datasheet profiles. The H200's memory efficiency is what a copy kernel
+// measured on one (2740 of 4800 GB/s); the others are first guesses until
+// calibrated.
 var profiles = map[string]Profile{
 	"a100": {Name: "A100 SXM4 80GB", SM: 80, SMs: 108, ClockMHz: 1410, FP32TFLOPS: 19.5, FP16TCTFLOPS: 312,
 		DRAMGBs: 2039, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 164 << 10,
-		GemmEff: 0.5, GemmEffSmall: 0.35, TensorCoreEff: 0.3, MemEff: 0.8, LaunchUs: 2.5, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
+		TensorCoreEff: 0.3, MemEff: 0.8},
 	"h100": {Name: "H100 SXM5 80GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 3350, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		GemmEff: 0.35, GemmEffSmall: 0.25, TensorCoreEff: 0.3, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
+		TensorCoreEff: 0.3, MemEff: 0.8},
 	"h200": {Name: "H200 SXM 141GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 4800, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		GemmEff: 0.35, GemmEffSmall: 0.25, TensorCoreEff: 0.3, MemEff: 0.8, LaunchUs: 2.0, GapUs: 1.0, SliceLatencyUs: 0.45, DepthwiseTrips: 2},
+		TensorCoreEff: 0.3, MemEff: 0.57},
+}
+
+// codegenCosts are the instruction costs of cnnc's kernels and the
+// device's per-kernel latencies, fitted by `cnnc bench --fit` to 3083
+// kernels of MobileNetV2, EfficientNet-B0 and ResNet-50 at batch 1 and 32
+// (-O0 and -O2, two tilings) measured on an H200 at 1980 MHz
+// (bench/RESULTS.md). Every built-in profile starts from them;
+// `cnnc bench --calibrate` re-measures the peaks and the GEMM issue
+// efficiency on the card at hand.
+var codegenCosts = Profile{GemmIssueEff: 0.98, SharedLoadInstr: 1.65, StageInstr: 40, StoreInstr: 29, GemmFullWarps: 18.8,
+	DepthwiseTapInstr: 18.7, LaunchUs: 2.35, GapUs: 1.95, SliceLatencyUs: 0.99, DepthwiseTrips: 5.7}
+
+func init() {
+	for name, p := range profiles {
+		profiles[name] = p.override(codegenCosts)
+	}
 }
 
 // byTarget maps a compile target to the profile used when none is named.
@@ -141,8 +175,13 @@ func (p Profile) override(o Profile) Profile {
 	seti(&p.MaxBlocksSM, o.MaxBlocksSM)
 	seti(&p.RegistersSM, o.RegistersSM)
 	seti(&p.SharedBytesSM, o.SharedBytesSM)
-	set(&p.GemmEff, o.GemmEff)
-	set(&p.GemmEffSmall, o.GemmEffSmall)
+	set(&p.GemmIssueEff, o.GemmIssueEff)
+	set(&p.SharedLoadInstr, o.SharedLoadInstr)
+	set(&p.StageInstr, o.StageInstr)
+	set(&p.SliceInstr, o.SliceInstr)
+	set(&p.StoreInstr, o.StoreInstr)
+	set(&p.GemmFullWarps, o.GemmFullWarps)
+	set(&p.DepthwiseTapInstr, o.DepthwiseTapInstr)
 	set(&p.TensorCoreEff, o.TensorCoreEff)
 	set(&p.MemEff, o.MemEff)
 	set(&p.LaunchUs, o.LaunchUs)
@@ -157,8 +196,11 @@ func (p Profile) validate() error {
 	if p.SMs <= 0 || p.FP32TFLOPS <= 0 || p.DRAMGBs <= 0 || p.MaxThreadsSM <= 0 || p.MaxBlocksSM <= 0 {
 		return fmt.Errorf("profile %q lacks SMs, FP32 peak, DRAM bandwidth or SM limits", p.Name)
 	}
-	if p.GemmEff <= 0 || p.GemmEff > 1 || p.MemEff <= 0 || p.MemEff > 1 || p.GemmEffSmall <= 0 || p.GemmEffSmall > 1 {
-		return fmt.Errorf("profile %q: efficiencies %.3g and %.3g must lie in (0, 1]", p.Name, p.GemmEff, p.MemEff)
+	if p.GemmIssueEff <= 0 || p.GemmIssueEff > 1 || p.MemEff <= 0 || p.MemEff > 1 {
+		return fmt.Errorf("profile %q: efficiencies %.3g (GEMM issue) and %.3g (memory) must lie in (0, 1]", p.Name, p.GemmIssueEff, p.MemEff)
+	}
+	if p.SharedLoadInstr <= 0 || p.StageInstr <= 0 || p.SliceInstr < 0 || p.StoreInstr <= 0 || p.DepthwiseTapInstr <= 0 {
+		return fmt.Errorf("profile %q: instruction costs must be positive", p.Name)
 	}
 	return nil
 }
