@@ -55,25 +55,25 @@ type KernelRow struct {
 
 // Variant is one compile of the model (-O0 or -O2) and its measurements.
 type Variant struct {
-	OptLevel    int         `json:"opt_level"`
-	CompileS    float64     `json:"compile_s"`
-	Launches    int         `json:"launches"`
-	ArenaBytes  int64       `json:"arena_bytes"`
-	RelL2       float64     `json:"rel_l2_vs_interp"`
-	PlainMs     float64     `json:"median_ms_launches"`
-	GraphMs     float64     `json:"median_ms_graph"`
-	ImagesPerS  float64     `json:"images_per_s"`
-	UtilPlain   float64     `json:"utilization_launches"`
-	UtilGraph   float64     `json:"utilization_graph"`
-	BusyPct     float64     `json:"nvml_busy_pct"`
-	PredictedMs float64     `json:"predicted_ms"`
-	KernelSumMs float64     `json:"kernel_sum_ms"` // event intervals, summed
+	OptLevel    int     `json:"opt_level"`
+	CompileS    float64 `json:"compile_s"`
+	Launches    int     `json:"launches"`
+	ArenaBytes  int64   `json:"arena_bytes"`
+	RelL2       float64 `json:"rel_l2_vs_interp"`
+	PlainMs     float64 `json:"median_ms_launches"`
+	GraphMs     float64 `json:"median_ms_graph"`
+	ImagesPerS  float64 `json:"images_per_s"`
+	UtilPlain   float64 `json:"utilization_launches"`
+	UtilGraph   float64 `json:"utilization_graph"`
+	BusyPct     float64 `json:"nvml_busy_pct"`
+	PredictedMs float64 `json:"predicted_ms"`
+	KernelSumMs float64 `json:"kernel_sum_ms"` // event intervals, summed
 	// EventOverheadUs is what each timing event adds to a kernel's
 	// interval; measured kernel times are net of it.
-	EventOverheadUs float64 `json:"event_overhead_us"`
-	Spearman    float64     `json:"spearman_predicted_vs_measured"`
-	Kernels     []KernelRow `json:"kernels"`
-	Decisions   []string    `json:"decisions,omitempty"`
+	EventOverheadUs float64     `json:"event_overhead_us"`
+	Spearman        float64     `json:"spearman_predicted_vs_measured"`
+	Kernels         []KernelRow `json:"kernels"`
+	Decisions       []string    `json:"decisions,omitempty"`
 }
 
 // Report is a whole benchmark run.
