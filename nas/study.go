@@ -13,6 +13,7 @@ import (
 
 	"cnnc/bench"
 	"cnnc/codegen"
+	"cnnc/ir"
 	"cnnc/ir/interp"
 	"cnnc/passes"
 	"cnnc/passes/costmodel"
@@ -168,28 +169,40 @@ func ToMeasure(rs []Result, m int, seed uint64) []int {
 	return out
 }
 
-// Measure compiles a candidate at -O2 with random weights and times it on
-// dev (CUDA-graph replay, the median of iters), filling the measured
-// fields of r.
-func Measure(dev *cuda.Device, r *Result, prof costmodel.Profile, peakTFLOPS float64, dir string, iters int) error {
+// Compiled is a candidate compiled for measuring: its PTX artifact and
+// the graph that gives its inputs.
+type Compiled struct {
+	PTX   string
+	Graph *ir.Graph
+}
+
+// Compile compiles a candidate at -O2 with random weights into dir (no
+// GPU needed, so candidates compile in parallel while others are timed).
+func Compile(r *Result, prof costmodel.Profile, dir string) (*Compiled, error) {
 	g, err := Build(r.Candidate, r.Batch, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	res, _, err := codegen.Build(g, codegen.Options{Model: g.Name, OptLevel: 2}, passes.Options{Profile: prof, Model: g.Name})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ptx := filepath.Join(dir, g.Name+".ptx")
+	ptx := filepath.Join(dir, fmt.Sprintf("%s_%d.ptx", g.Name, r.ID))
 	if err := res.Write(ptx, false); err != nil {
-		return err
+		return nil, err
 	}
-	ex, err := runtime.Load(dev, ptx)
+	return &Compiled{PTX: ptx, Graph: g}, nil
+}
+
+// Time runs a compiled candidate on dev (CUDA-graph replay, the median of
+// iters), filling the measured fields of r.
+func Time(dev *cuda.Device, r *Result, c *Compiled, peakTFLOPS float64, iters int) error {
+	ex, err := runtime.Load(dev, c.PTX)
 	if err != nil {
 		return err
 	}
 	defer ex.Close()
-	if _, err := bench.RunTensors(ex, interp.RandomInputs(g, 1)); err != nil {
+	if _, err := bench.RunTensors(ex, interp.RandomInputs(c.Graph, 1)); err != nil {
 		return err
 	}
 	t, err := ex.TimeEndToEnd(5, iters, true)

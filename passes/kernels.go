@@ -144,6 +144,19 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 			}
 		}
 		ck.Extra += int64(len(k.Epilogue)) * a.Out.Type.Elems()
+		// An epilogue operand from another tensor (a residual) is a load
+		// per output with its own index math.
+		inKernel := map[*ir.Value]bool{}
+		for _, n := range k.Nodes {
+			inKernel[n.Out] = true
+		}
+		for _, e := range k.Epilogue {
+			for _, in := range e.Inputs {
+				if !inKernel[in] && in.Type.Elems() == e.Out.Type.Elems() {
+					ck.EpilogueLoads += e.Out.Type.Elems()
+				}
+			}
+		}
 		_, _, kk, _ := costmodel.GemmShape(a)
 		ck.KSlices = costmodel.KSlice(kk, split, t.BK) / t.BK
 		ck.SliceTrips = 1

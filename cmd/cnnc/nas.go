@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
+	"sync"
 	"time"
 
 	"cnnc/bench"
@@ -19,7 +21,7 @@ func runNAS(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "merge" {
 		return runNASMerge(args[1:], stdout)
 	}
-	fs := newFlags("nas", "nas --samples N [--measure M] [--batch B] [--seed S] [--shard i/N] [--profile NAME | --calibration FILE] [-o results.jsonl] [--plots DIR] | nas merge results.jsonl... [--md summary.md] [--plots DIR]", stdout)
+	fs := newFlags("nas", "nas --samples N [--measure M] [--gpus N] [--batch B] [--seed S] [--shard i/N] [--profile NAME | --calibration FILE] [-o results.jsonl] [--plots DIR] | nas merge results.jsonl... [--md summary.md] [--plots DIR]", stdout)
 	samples := fs.Int("samples", 300, "candidates to sample and predict")
 	measure := fs.Int("measure", 0, "candidates to time on the GPU: the predicted Pareto front, then a random sample")
 	batch := fs.Int("batch", 1, "batch size")
@@ -27,6 +29,7 @@ func runNAS(args []string, stdout io.Writer) error {
 	shardFlag := fs.String("shard", "1/1", "`i/N`: this run's part of the sample (results of the parts merge with 'cnnc nas merge')")
 	out := fs.String("o", "nas.jsonl", "the JSON-lines `file` of results")
 	iters := fs.Int("iters", 30, "timed iterations per measured candidate")
+	gpus := fs.Int("gpus", 0, "measure on the first `n` GPUs, one worker each (default: all)")
 	plots := fs.String("plots", "", "write PNG plots (FLOPs vs latency by utilization; predicted vs measured) into `dir`")
 	of := optFlags{}
 	fs.StringVar(&of.profile, "profile", "", "cost-model profile (default: the GPU's, else h100)")
@@ -43,11 +46,17 @@ func runNAS(args []string, stdout io.Writer) error {
 		return badInput(err)
 	}
 	var dev *cuda.Device
+	var devs []*cuda.Device
 	if *measure > 0 {
-		if dev, err = cuda.Open(0); err != nil {
+		if devs, err = openGPUs(*gpus); err != nil {
 			return err
 		}
-		defer dev.Close()
+		defer func() {
+			for _, d := range devs {
+				d.Close()
+			}
+		}()
+		dev = devs[0]
 	}
 	prof, err := cardProfile(of, dev)
 	if err != nil {
@@ -59,7 +68,7 @@ func runNAS(args []string, stdout io.Writer) error {
 	results := nas.PredictAll(cands, *batch, prof, nil)
 	fmt.Fprintf(stdout, "predicted %d candidates (%d-%d of %d, profile %s) in %.1fs\n", len(results), first, first+count-1, *samples, prof.Name, time.Since(start).Seconds())
 	if dev != nil {
-		if err := measureCandidates(dev, results, *measure, *seed, *iters, prof, stdout); err != nil {
+		if err := measureCandidates(devs, results, *measure, *seed, *iters, prof, stdout); err != nil {
 			return err
 		}
 	}
@@ -101,15 +110,10 @@ func writeNASPlots(dir string, rs []nas.Result, stdout io.Writer) error {
 	return nil
 }
 
-func measureCandidates(dev *cuda.Device, results []nas.Result, m int, seed uint64, iters int, prof costmodel.Profile, stdout io.Writer) error {
-	sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
-	if err != nil {
-		return err
-	}
-	c, err := bench.MeasureCeilings(dev, sms)
-	if err != nil {
-		return err
-	}
+// measureCandidates times the chosen candidates: compiled in parallel on
+// the CPUs, each timed by one worker per GPU (devs[0] is already open;
+// the others are opened here), every result written into its slot.
+func measureCandidates(devs []*cuda.Device, results []nas.Result, m int, seed uint64, iters int, prof costmodel.Profile, stdout io.Writer) error {
 	dir, err := os.MkdirTemp("", "cnnc-nas")
 	if err != nil {
 		return err
@@ -117,20 +121,96 @@ func measureCandidates(dev *cuda.Device, results []nas.Result, m int, seed uint6
 	defer os.RemoveAll(dir)
 	pick := nas.ToMeasure(results, m, seed)
 	start := time.Now()
-	for k, i := range pick {
-		if err := nas.Measure(dev, &results[i], prof, c.FP32TFLOPS, dir, iters); err != nil {
-			results[i].Error = err.Error() // reported; the sweep goes on
-		}
-		old, _ := filepath.Glob(filepath.Join(dir, "*"))
-		for _, f := range old {
-			os.Remove(f)
-		}
-		if (k+1)%10 == 0 {
-			fmt.Fprintf(stdout, "measured %d of %d\n", k+1, len(pick))
+
+	type job struct {
+		i int
+		c *nas.Compiled
+	}
+	jobs := make(chan job, len(devs))
+	var compile sync.WaitGroup
+	next := make(chan int, len(pick))
+	for _, i := range pick {
+		next <- i
+	}
+	close(next)
+	for range max(1, goruntime.NumCPU()-len(devs)) {
+		compile.Add(1)
+		go func() {
+			defer compile.Done()
+			for i := range next {
+				c, err := nas.Compile(&results[i], prof, dir)
+				if err != nil {
+					results[i].Error = err.Error() // reported; the sweep goes on
+					continue
+				}
+				jobs <- job{i, c}
+			}
+		}()
+	}
+	go func() { compile.Wait(); close(jobs) }()
+
+	var timed sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	errs := make([]error, len(devs))
+	for d, dev := range devs {
+		timed.Add(1)
+		go func() {
+			defer timed.Done()
+			sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
+			if err == nil {
+				var c bench.Ceilings
+				if c, err = bench.MeasureCeilings(dev, sms); err == nil {
+					for j := range jobs {
+						if err := nas.Time(dev, &results[j.i], j.c, c.FP32TFLOPS, iters); err != nil {
+							results[j.i].Error = err.Error()
+						}
+						os.Remove(j.c.PTX)
+						mu.Lock()
+						if done++; done%10 == 0 {
+							fmt.Fprintf(stdout, "measured %d of %d\n", done, len(pick))
+						}
+						mu.Unlock()
+					}
+					return
+				}
+			}
+			errs[d] = fmt.Errorf("GPU %d: %w", dev.Ordinal, err)
+			for range jobs { // the other workers take the candidates
+			}
+		}()
+	}
+	timed.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
-	fmt.Fprintf(stdout, "measured %d candidates on the GPU in %.1fs (FP32 peak %.1f TFLOP/s)\n", len(pick), time.Since(start).Seconds(), c.FP32TFLOPS)
+	fmt.Fprintf(stdout, "measured %d candidates on %d GPU(s) in %.1fs\n", len(pick), len(devs), time.Since(start).Seconds())
 	return nil
+}
+
+// openGPUs opens every CUDA device, or the first n when n > 0.
+func openGPUs(n int) ([]*cuda.Device, error) {
+	count, err := cuda.Count()
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		count = min(count, n)
+	}
+	var devs []*cuda.Device
+	for i := range max(count, 1) {
+		d, err := cuda.Open(i)
+		if err != nil {
+			for _, o := range devs {
+				o.Close()
+			}
+			return nil, err
+		}
+		devs = append(devs, d)
+	}
+	return devs, nil
 }
 
 func runNASMerge(args []string, stdout io.Writer) error {

@@ -32,6 +32,9 @@ type Kernel struct {
 	SliceTrips        float64
 	DepthwisePrologue bool
 	Transcen          int64 // special-function evaluations (exp, log): 4 FLOP-slots each
+	// EpilogueLoads is the elements a GEMM epilogue loads from other
+	// tensors (a residual): each costs as much as a store.
+	EpilogueLoads int64
 }
 
 // Prediction is a kernel's predicted time and how it was reached.
@@ -94,7 +97,7 @@ func (p Profile) Predict(k Kernel) Prediction {
 		work *= p.FP32TFLOPS / (p.FP16TCTFLOPS * p.TensorCoreEff) / 2
 		blockWork = (work + scalar) / float64(blocks)
 	case k.Gemm:
-		blockWork = p.gemmBlockInstr(k) + scalar/float64(blocks)
+		blockWork = p.gemmBlockInstr(k) + (scalar+p.StoreInstr*float64(k.EpilogueLoads)/p.GemmIssueEff)/float64(blocks)
 	default:
 		work := float64(k.FLOPs)
 		if k.Depthwise {

@@ -38,6 +38,18 @@ type outcome struct {
 
 var errClosed = errors.New("cuda: device is closed")
 
+// Count is how many CUDA devices the driver sees.
+func Count() (int, error) {
+	if err := load(); err != nil {
+		return 0, err
+	}
+	var n int32
+	if r := drv.deviceGetCount(&n); r != success {
+		return 0, newError("cuDeviceGetCount", r)
+	}
+	return int(n), nil
+}
+
 // Open starts device ordinal: it loads the driver, retains the device's
 // primary context and makes it current on the device's thread. Without a
 // driver or a device the error matches ErrNoDriver.
