@@ -19,9 +19,13 @@ type Result struct {
 	PredictedMs float64 `json:"predicted_ms"`
 	PredUtil    float64 `json:"predicted_utilization"`
 	MeasuredMs  float64 `json:"measured_ms,omitempty"`
-	MeasUtil    float64 `json:"measured_utilization,omitempty"`
-	Card        string  `json:"card,omitempty"`
-	Error       string  `json:"error,omitempty"`
+	// MeasuredGraphMs is the latency with CUDA-graph replay. (The sweep
+	// in bench/results/nas-h200-2026-11-26 measured only graph replay, as
+	// measured_ms.)
+	MeasuredGraphMs float64 `json:"measured_graph_ms,omitempty"`
+	MeasUtil        float64 `json:"measured_utilization,omitempty"`
+	Card            string  `json:"card,omitempty"`
+	Error           string  `json:"error,omitempty"`
 }
 
 // Predict compiles a candidate's graph through the -O2 passes (no code
