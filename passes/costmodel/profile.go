@@ -1,8 +1,11 @@
-// Package costmodel predicts the time of a kernel on a GPU from its FLOPs,
-// minimum bytes, launch geometry and tile, and a device profile: compute
-// time at the unit's sustained rate and memory time at DRAM bandwidth, the
-// larger stretched by wave quantization and tile padding, plus launch
-// overhead. Fusion and tiling decisions compare these predictions.
+// Package costmodel predicts the time of a kernel on a GPU from what the
+// passes know of it (FLOPs, minimum bytes, grid, tile, K steps, prologue
+// and epilogue work) and a device profile: compute time as the
+// instructions the SMs issue (for the GEMM core: FMAs, shared loads,
+// staging and stores per thread, at an issue efficiency that drops with
+// few warps), memory time at DRAM bandwidth, a K-step latency floor, and
+// the launch and inter-kernel gaps. Fusion and tiling decisions compare
+// these predictions.
 package costmodel
 
 import (
