@@ -163,3 +163,20 @@ func TestSurveyTablesAndPlots(t *testing.T) {
 		}
 	}
 }
+
+// TestNetKernelTimes: intervals that overshoot the end-to-end time by 2 us
+// a launch lose those 2 us each; intervals that add up to less lose
+// nothing; no kernel loses more than half its interval.
+func TestNetKernelTimes(t *testing.T) {
+	net, ovh := NetKernelTimes([]float64{10, 5, 3}, 0.012)
+	if math.Abs(ovh-2) > 1e-9 || math.Abs(net[0]-8) > 1e-9 || math.Abs(net[1]-3) > 1e-9 || math.Abs(net[2]-1.5) > 1e-9 {
+		t.Errorf("NetKernelTimes = %v, %v; want [8 3 1.5], 2", net, ovh)
+	}
+	net, ovh = NetKernelTimes([]float64{10, 5}, 0.020)
+	if ovh != 0 || net[0] != 10 || net[1] != 5 {
+		t.Errorf("intervals under the end-to-end time: %v, %v; want them unchanged", net, ovh)
+	}
+	if net, ovh := NetKernelTimes(nil, 1); len(net) != 0 || ovh != 0 {
+		t.Errorf("no launches: %v, %v", net, ovh)
+	}
+}

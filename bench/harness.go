@@ -214,18 +214,18 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	for _, k := range passes.Kernels(g) {
 		features = append(features, k.Launches()...)
 	}
-	// Event intervals include the events' own cost: what they add over
-	// the untimed run, spread over the launches, is taken off each kernel
-	// so that kernel times add up to the end-to-end time.
-	for i := range res.Plan.Launches {
-		v.KernelSumMs += kernels[i].Median
+	raw := make([]float64, len(res.Plan.Launches))
+	for i := range raw {
+		raw[i] = kernels[i].Median * 1e3
 	}
-	if n := len(res.Plan.Launches); n > 0 {
-		v.EventOverheadUs = math.Max(0, (v.KernelSumMs-plain.Median)*1e3/float64(n))
+	net, overhead := NetKernelTimes(raw, plain.Median)
+	v.EventOverheadUs = overhead
+	for _, us := range raw {
+		v.KernelSumMs += us / 1e3
 	}
 	var pred, meas []float64
 	for i, l := range res.Plan.Launches {
-		us := math.Max(kernels[i].Median*1e3-v.EventOverheadUs, 0.5*kernels[i].Median*1e3)
+		us := net[i]
 		row := KernelRow{Kernel: l.Kernel, Ops: l.Ops, Layers: l.Layers, PredictedUs: l.PredictedNs / 1e3, MeasuredUs: us,
 			FLOPs: l.FLOPs, Bytes: l.Bytes}
 		if us > 0 {
@@ -242,6 +242,27 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	}
 	v.Spearman = Spearman(pred, meas)
 	return v, nil
+}
+
+// NetKernelTimes takes the timing events' own cost off kernels' event
+// intervals (microseconds): what the intervals add up to beyond the
+// untimed end-to-end time (milliseconds), spread evenly over the launches,
+// never more than half an interval. It returns the net times and the
+// per-launch overhead, so that kernel times add up to the end-to-end time.
+func NetKernelTimes(intervalsUs []float64, endToEndMs float64) ([]float64, float64) {
+	var sum float64
+	for _, us := range intervalsUs {
+		sum += us
+	}
+	overhead := 0.0
+	if n := len(intervalsUs); n > 0 {
+		overhead = math.Max(0, (sum-endToEndMs*1e3)/float64(n))
+	}
+	net := make([]float64, len(intervalsUs))
+	for i, us := range intervalsUs {
+		net[i] = math.Max(us-overhead, 0.5*us)
+	}
+	return net, overhead
 }
 
 // RunTensors runs a loaded model once on interpreter tensors and returns

@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"cnnc/artifact"
 	"cnnc/ir"
 	"cnnc/ir/interp"
 	"cnnc/passes/costmodel"
@@ -197,5 +199,40 @@ func TestPlots(t *testing.T) {
 	if os.Getenv("CNNC_KEEP_PLOTS") != "" {
 		os.Rename(a, "/tmp/nas_flops.png")
 		os.Rename(b, "/tmp/nas_pred.png")
+	}
+}
+
+// TestCompileWritesArtifact: a candidate compiles on the CPU into a PTX
+// artifact whose plan has the predicted number of kernels, ready for a
+// GPU worker.
+func TestCompileWritesArtifact(t *testing.T) {
+	if os.Getenv("CNNC_SKIP_LLC") == "1" {
+		t.Skip("CNNC_SKIP_LLC=1")
+	}
+	prof, err := costmodel.Lookup("h100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Predict(Sample(3, 0, 1)[0], 1, prof)
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	c, err := Compile(&r, prof, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptx, err := os.ReadFile(c.PTX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ptx), ".entry") {
+		t.Errorf("%s has no kernel entry", c.PTX)
+	}
+	plan, err := artifact.ReadPlan(strings.TrimSuffix(c.PTX, ".ptx") + ".plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Launches) < r.Kernels {
+		t.Errorf("plan has %d launches, the prediction counted %d kernels", len(plan.Launches), r.Kernels)
 	}
 }

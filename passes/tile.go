@@ -45,11 +45,8 @@ func bestSchedule(k *Kernel, p costmodel.Profile, precision string) (ir.Schedule
 	}
 	for _, t := range tiles {
 		for _, s := range costmodel.SplitKCandidates {
-			if s > 1 && costmodel.KSlice(kk, s, t.BK)*(s-1) >= kk {
-				continue // some split would be empty
-			}
-			if t.BK > costmodel.DefaultTile.BK && (kk+s-1)/s < t.BK {
-				continue // a deep K step that is mostly padding
+			if !scheduleValid(t, kk, s) {
+				continue
 			}
 			a.Sched.Tile, a.Sched.SplitK = t.Ints(), s
 			if ns := k.Predict(p); ns < bestNs {
@@ -68,4 +65,14 @@ func predictBest(k *Kernel, c *Context) float64 {
 		return ns
 	}
 	return k.Predict(c.Profile)
+}
+
+// scheduleValid rejects a split of K that would leave a split empty, and
+// a deep K step (BK above the default's) longer than a split's K, which
+// would be mostly padding.
+func scheduleValid(t costmodel.Tile, k, split int) bool {
+	if split > 1 && costmodel.KSlice(k, split, t.BK)*(split-1) >= k {
+		return false
+	}
+	return t.BK <= costmodel.DefaultTile.BK || (k+split-1)/split >= t.BK
 }

@@ -146,3 +146,23 @@ func TestFitRecoversProfile(t *testing.T) {
 		t.Error("Fit on 3 samples succeeded")
 	}
 }
+
+// TestSolveGemmIssue: the efficiencies a profile predicts for the 4x4 and
+// 8x8 calibration tiles give back its issue efficiency and shared-load
+// cost; efficiencies no positive cost explains still give an issue
+// efficiency that reproduces the 8x8 tile.
+func TestSolveGemmIssue(t *testing.T) {
+	truth := h100(t)
+	truth.GemmIssueEff, truth.SharedLoadInstr = 0.85, 2.5
+	tiles := [2]Tile{DefaultTile, TileCandidates[0]}
+	effs := [2]float64{truth.GemmEfficiency(tiles[0], 288), truth.GemmEfficiency(tiles[1], 288)}
+	got := h100(t).SolveGemmIssue(tiles, effs, 288)
+	if math.Abs(got.GemmIssueEff-0.85) > 1e-6 || math.Abs(got.SharedLoadInstr-2.5) > 1e-6 {
+		t.Errorf("solved issue efficiency %.4f and shared load %.4f, want 0.85 and 2.5", got.GemmIssueEff, got.SharedLoadInstr)
+	}
+	// The 4x4 tile as fast as the 8x8 one: no positive shared-load cost.
+	flat := h100(t).SolveGemmIssue(tiles, [2]float64{0.44, 0.44}, 288)
+	if e := flat.GemmEfficiency(tiles[1], 288); math.Abs(e-0.44) > 1e-6 || flat.SharedLoadInstr != h100(t).SharedLoadInstr {
+		t.Errorf("fallback: 8x8 efficiency %.4f (want 0.44), shared load %.3f (want unchanged)", e, flat.SharedLoadInstr)
+	}
+}

@@ -1,0 +1,78 @@
+package passes
+
+import (
+	"testing"
+
+	"cnnc/ir"
+	"cnnc/passes/costmodel"
+)
+
+// kernelIR is a 1x1 conv with K 16 (the first expansion of MobileNetV2)
+// whose output feeds a residual add and a ReLU, next to a 3x3 conv with a
+// ReLU only.
+const kernelIR = `graph k(%x: f32[8,16,28,28], %r: f32[8,96,28,28]) -> (%4, %6) {
+  %w = const f32[96,16,1,1] @w
+  %1 = conv2d %x, %w {dilations=[1,1], group=1, pads=[0,0,0,0], strides=[1,1]} : f32[8,96,28,28]
+  %2 = add %1, %r : f32[8,96,28,28]
+  %4 = relu %2 : f32[8,96,28,28]
+  %v = const f32[32,16,3,3] @v
+  %5 = conv2d %x, %v {dilations=[1,1], group=1, pads=[1,1,1,1], strides=[1,1]} : f32[8,32,28,28]
+  %6 = relu %5 : f32[8,32,28,28]
+}
+`
+
+// TestKernelFeatures: the cost model learns of a residual operand in the
+// epilogue (a load per output) and of none where the epilogue only
+// applies a ReLU; the tile chosen for K 16 is one the pass allows.
+func TestKernelFeatures(t *testing.T) {
+	g, err := ir.Parse(kernelIR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillConsts(g)
+	c := optimize(t, g)
+	var withAdd, reluOnly *Kernel
+	for _, k := range Kernels(g) {
+		if k.Anchor.Op != ir.OpConv2D {
+			continue
+		}
+		switch len(k.Epilogue) {
+		case 2:
+			withAdd = k
+		case 1:
+			reluOnly = k
+		}
+	}
+	if withAdd == nil || reluOnly == nil {
+		t.Fatalf("want conv+add+relu and conv+relu kernels, got %v", kernelOps(g))
+	}
+	if got, want := withAdd.Launches()[0].EpilogueLoads, int64(8*96*28*28); got != want {
+		t.Errorf("conv+add+relu: %d epilogue loads, want %d", got, want)
+	}
+	if got := reluOnly.Launches()[0].EpilogueLoads; got != 0 {
+		t.Errorf("conv+relu: %d epilogue loads, want 0", got)
+	}
+	if tile := costmodel.TileFromInts(withAdd.Anchor.Sched.Tile); !scheduleValid(tile, 16, max(withAdd.Anchor.Sched.SplitK, 1)) {
+		t.Errorf("K 16 got tile %v (decisions %v)", tile, c.Decisions)
+	}
+}
+
+func TestScheduleValid(t *testing.T) {
+	deep, flat := costmodel.Tile{BM: 32, BN: 32, BK: 32, TM: 2, TN: 2}, costmodel.DefaultTile
+	for _, c := range []struct {
+		t        costmodel.Tile
+		k, split int
+		want     bool
+	}{
+		{deep, 16, 1, false}, // half of every step is padding
+		{deep, 64, 1, true},
+		{deep, 64, 4, false}, // 16 per split
+		{flat, 16, 1, true},
+		{flat, 16, 2, true},
+		{flat, 16, 4, false}, // splits of 8: the last would be empty
+	} {
+		if got := scheduleValid(c.t, c.k, c.split); got != c.want {
+			t.Errorf("scheduleValid(%v, K %d, split %d) = %v, want %v", c.t, c.k, c.split, got, c.want)
+		}
+	}
+}
