@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -53,9 +54,26 @@ func TestFitReports(t *testing.T) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	back, err := ReadReport(path)
-	if err != nil {
-		t.Fatal(err)
+	reports, err := ReadReports(path)
+	if err != nil || len(reports) != 1 {
+		t.Fatalf("ReadReports of one report: %d reports, %v", len(reports), err)
+	}
+	back := reports[0]
+	// Reports one per line, as gpu_check.sh writes them, read back too;
+	// a truncated line is an error that names the report.
+	var lines bytes.Buffer
+	for range 3 {
+		b, _ := json.Marshal(r)
+		lines.Write(append(b, '\n'))
+	}
+	jsonl := filepath.Join(t.TempDir(), "r.jsonl")
+	os.WriteFile(jsonl, lines.Bytes(), 0o644)
+	if rs, err := ReadReports(jsonl); err != nil || len(rs) != 3 {
+		t.Errorf("ReadReports of 3 lines: %d reports, %v", len(rs), err)
+	}
+	os.WriteFile(jsonl, lines.Bytes()[:lines.Len()-40], 0o644)
+	if _, err := ReadReports(jsonl); err == nil || !strings.Contains(err.Error(), "report 3") {
+		t.Errorf("a truncated third report: %v, want an error naming report 3", err)
 	}
 	start := truth
 	start.SliceLatencyUs, start.LaunchUs, start.GemmIssueEff = 0.3, 6, 0.4

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,17 +10,31 @@ import (
 	"cnnc/passes/costmodel"
 )
 
-// ReadReport reads a report written by WriteJSON.
-func ReadReport(path string) (*Report, error) {
+// ReadReports reads the reports of a file written by WriteJSON (one
+// report) or of a stream of them, such as a JSON-lines file (a report per
+// line, as bench/gpu_check.sh and `cnnc nas --kernels` write them).
+func ReadReports(path string) ([]*Report, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var r Report
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: not a cnnc bench report: %v", path, err)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var out []*Report
+	for {
+		var r Report
+		err := dec.Decode(&r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: report %d: not a cnnc bench report: %v", path, len(out)+1, err)
+		}
+		out = append(out, &r)
 	}
-	return &r, nil
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no cnnc bench report in it", path)
+	}
+	return out, nil
 }
 
 // Samples are the measured launches of reports that carry the cost

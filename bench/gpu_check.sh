@@ -119,7 +119,7 @@ survey() {
 # nas: the search-space study with the card's calibration.
 nas() {
   $B/cnnc bench --calibrate -o "$OUT/calibration.json" > "$OUT/calibrate.log" 2>&1
-  $B/cnnc nas --samples ${SAMPLES:-300} --measure ${MEASURE:-60} --calibration "$OUT/calibration.json" -o "$OUT/nas.jsonl" --plots "$OUT" 2>&1 | tee "$OUT/nas.log" | tail -12
+  $B/cnnc nas --samples ${SAMPLES:-300} --measure ${MEASURE:-60} --calibration "$OUT/calibration.json" -o "$OUT/nas.jsonl" --kernels "$OUT/nas_kernels.jsonl" --plots "$OUT" 2>&1 | tee "$OUT/nas.log" | tail -12
 }
 
 "$@"

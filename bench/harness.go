@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cnnc/artifact"
 	"fmt"
 	"io"
 	"math"
@@ -210,21 +211,34 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	v.ImagesPerS = float64(opt.Batch) / (graph.Median * 1e-3)
 	v.UtilPlain = float64(res.Plan.FLOPs) / (plain.Median * 1e-3) / peak
 	v.UtilGraph = float64(res.Plan.FLOPs) / (graph.Median * 1e-3) / peak
+	raw := make([]float64, len(res.Plan.Launches))
+	for i := range raw {
+		raw[i] = kernels[i].Median * 1e3
+		v.KernelSumMs += kernels[i].Median
+	}
+	v.Kernels, v.EventOverheadUs = KernelRows(res.Plan, g, raw, plain.Median, peak)
+	var pred, meas []float64
+	for _, row := range v.Kernels {
+		v.PredictedMs += row.PredictedUs / 1e3
+		pred, meas = append(pred, row.PredictedUs), append(meas, row.MeasuredUs)
+	}
+	v.Spearman = Spearman(pred, meas)
+	return v, nil
+}
+
+// KernelRows describes a compiled plan's launches with their measured
+// times: intervalsUs are the kernels' CUDA-event intervals, endToEndMs the
+// untimed run's, g the optimized graph (whose kernels give the cost
+// model's features). Measured times are net of the events' cost, which is
+// returned too; utilization is against peak FLOP/s.
+func KernelRows(plan *artifact.Plan, g *ir.Graph, intervalsUs []float64, endToEndMs, peak float64) ([]KernelRow, float64) {
 	var features []costmodel.Kernel
 	for _, k := range passes.Kernels(g) {
 		features = append(features, k.Launches()...)
 	}
-	raw := make([]float64, len(res.Plan.Launches))
-	for i := range raw {
-		raw[i] = kernels[i].Median * 1e3
-	}
-	net, overhead := NetKernelTimes(raw, plain.Median)
-	v.EventOverheadUs = overhead
-	for _, us := range raw {
-		v.KernelSumMs += us / 1e3
-	}
-	var pred, meas []float64
-	for i, l := range res.Plan.Launches {
+	net, overhead := NetKernelTimes(intervalsUs, endToEndMs)
+	rows := make([]KernelRow, 0, len(plan.Launches))
+	for i, l := range plan.Launches {
 		us := net[i]
 		row := KernelRow{Kernel: l.Kernel, Ops: l.Ops, Layers: l.Layers, PredictedUs: l.PredictedNs / 1e3, MeasuredUs: us,
 			FLOPs: l.FLOPs, Bytes: l.Bytes}
@@ -236,12 +250,9 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 		if i < len(features) {
 			row.Features = &features[i]
 		}
-		v.PredictedMs += row.PredictedUs / 1e3
-		pred, meas = append(pred, row.PredictedUs), append(meas, us)
-		v.Kernels = append(v.Kernels, row)
+		rows = append(rows, row)
 	}
-	v.Spearman = Spearman(pred, meas)
-	return v, nil
+	return rows, overhead
 }
 
 // NetKernelTimes takes the timing events' own cost off kernels' event

@@ -1,6 +1,7 @@
 package nas
 
 import (
+	"cnnc/bench"
 	"runtime"
 	"sync"
 
@@ -25,7 +26,10 @@ type Result struct {
 	MeasuredGraphMs float64 `json:"measured_graph_ms,omitempty"`
 	MeasUtil        float64 `json:"measured_utilization,omitempty"`
 	Card            string  `json:"card,omitempty"`
-	Error           string  `json:"error,omitempty"`
+	// KernelTimes is a measured candidate's per-kernel times as a bench
+	// report (written apart, by `cnnc nas --kernels`).
+	KernelTimes *bench.Report `json:"-"`
+	Error       string        `json:"error,omitempty"`
 }
 
 // Predict compiles a candidate's graph through the -O2 passes (no code

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"cnnc/bench"
 	"cnnc/codegen"
@@ -218,6 +219,20 @@ func Time(dev *cuda.Device, r *Result, c *Compiled, peakTFLOPS float64, iters in
 	r.MeasuredMs, r.MeasuredGraphMs = t.Median, graph.Median
 	r.MeasUtil = float64(r.FLOPs) / (t.Median * 1e-3) / (peakTFLOPS * 1e12)
 	r.Card, _ = dev.Name()
+	// Every kernel's time, with what the cost model knew of it, as a
+	// bench report that `cnnc bench --fit` takes.
+	kt, err := ex.TimeKernels(3, iters)
+	if err != nil {
+		return err
+	}
+	raw := make([]float64, len(kt))
+	for i := range kt {
+		raw[i] = kt[i].Median * 1e3
+	}
+	v := bench.Variant{OptLevel: 2, Launches: len(kt), PlainMs: t.Median, GraphMs: graph.Median}
+	v.Kernels, v.EventOverheadUs = bench.KernelRows(ex.Plan(), c.Graph, raw, t.Median, peakTFLOPS*1e12)
+	r.KernelTimes = &bench.Report{Date: time.Now().UTC().Format("2006-01-02"), Card: r.Card, Model: c.Graph.Name, Batch: r.Batch,
+		Precision: "fp32", ModelFLOPs: r.FLOPs, Variants: []bench.Variant{v}}
 	return nil
 }
 

@@ -131,11 +131,11 @@ func fitReports(paths []string, calibration, out string, stdout io.Writer) error
 	}
 	var reports []*bench.Report
 	for _, p := range paths {
-		r, err := bench.ReadReport(p)
+		rs, err := bench.ReadReports(p)
 		if err != nil {
 			return badInput(err)
 		}
-		reports = append(reports, r)
+		reports = append(reports, rs...)
 	}
 	base := reports[0].Profile
 	if calibration != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +22,7 @@ func runNAS(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "merge" {
 		return runNASMerge(args[1:], stdout)
 	}
-	fs := newFlags("nas", "nas --samples N [--measure M] [--gpus N] [--batch B] [--seed S] [--shard i/N] [--profile NAME | --calibration FILE] [-o results.jsonl] [--plots DIR] | nas merge results.jsonl... [--md summary.md] [--plots DIR]", stdout)
+	fs := newFlags("nas", "nas --samples N [--measure M] [--gpus N] [--kernels FILE] [--batch B] [--seed S] [--shard i/N] [--profile NAME | --calibration FILE] [-o results.jsonl] [--plots DIR] | nas merge results.jsonl... [--md summary.md] [--plots DIR]", stdout)
 	samples := fs.Int("samples", 300, "candidates to sample and predict")
 	measure := fs.Int("measure", 0, "candidates to time on the GPU: the predicted Pareto front, then a random sample")
 	batch := fs.Int("batch", 1, "batch size")
@@ -30,6 +31,7 @@ func runNAS(args []string, stdout io.Writer) error {
 	out := fs.String("o", "nas.jsonl", "the JSON-lines `file` of results")
 	iters := fs.Int("iters", 30, "timed iterations per measured candidate")
 	gpus := fs.Int("gpus", 0, "measure on the first `n` GPUs, one worker each (default: all)")
+	kernels := fs.String("kernels", "", "write every measured candidate's per-kernel times, as bench reports one per line, to `file` (for 'cnnc bench --fit')")
 	plots := fs.String("plots", "", "write PNG plots (FLOPs vs latency by utilization; predicted vs measured) into `dir`")
 	of := optFlags{}
 	fs.StringVar(&of.profile, "profile", "", "cost-model profile (default: the GPU's, else h100)")
@@ -80,6 +82,24 @@ func runNAS(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
+	if *kernels != "" {
+		var kb bytes.Buffer
+		n := 0
+		for _, r := range results {
+			if r.KernelTimes != nil {
+				line, err := json.Marshal(r.KernelTimes)
+				if err != nil {
+					return err
+				}
+				kb.Write(append(line, '\n'))
+				n++
+			}
+		}
+		if err := tensorfile.WriteFileAtomic(*kernels, kb.Bytes()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (%d candidates' kernels)\n", *kernels, n)
+	}
 	if *measure > 0 {
 		nas.Summarize(results).WriteMarkdown(stdout)
 	}
