@@ -99,54 +99,72 @@ type Report struct {
 func Run(dev *cuda.Device, opt Options) (*Report, error) {
 	bar := newBar(opt.Progress, 8)
 	defer bar.Finish()
-	card, err := dev.Name()
+	p, err := prepare(opt, bar)
 	if err != nil {
 		return nil, err
 	}
-	sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
-	if err != nil {
-		return nil, err
-	}
-	rep := &Report{Date: time.Now().UTC().Format("2006-01-02"), Card: card, Model: filepath.Base(opt.Model),
+	return p.run(dev, bar)
+}
+
+// Prepared is a benchmark's CPU work, done before the GPU is needed: the
+// interpreter's reference outputs and both variants compiled.
+type Prepared struct {
+	opt      Options
+	rep      *Report
+	inputs   []*interp.Tensor
+	want     []*interp.Tensor
+	variants []compiled
+}
+
+// compiled is one variant ready to run.
+type compiled struct {
+	v    Variant
+	ptx  string
+	g    *ir.Graph // the optimized graph: its kernels give the cost model's features
+	plan *artifact.Plan
+}
+
+// Prepare does a benchmark's CPU work (no GPU needed): callers that
+// benchmark many models prepare them in parallel and run them one by one
+// (RunPrepared). opt.Dir must be distinct per prepared benchmark.
+func Prepare(opt Options) (*Prepared, error) {
+	return prepare(opt, newBar(nil, 8))
+}
+
+// RunPrepared times a prepared benchmark on dev.
+func RunPrepared(dev *cuda.Device, p *Prepared) (*Report, error) {
+	return p.run(dev, newBar(nil, 8))
+}
+
+func prepare(opt Options, bar *progressbar.ProgressBar) (*Prepared, error) {
+	rep := &Report{Date: time.Now().UTC().Format("2006-01-02"), Model: filepath.Base(opt.Model),
 		Batch: opt.Batch, Profile: opt.Profile, Precision: opt.Precision}
 	if rep.Precision == "" {
 		rep.Precision = "fp32"
 	}
-	rep.SMClockMHz = smClock(dev)
-
-	bar.Describe("ceilings")
-	if rep.Ceilings, err = MeasureCeilings(dev, sms); err != nil {
-		return nil, err
-	}
-	bar.Add(1)
-
 	bar.Describe("reference (interpreter)")
 	g, err := onnx.Load(opt.Model, onnx.Options{Batch: opt.Batch})
 	if err != nil {
 		return nil, err
 	}
-	inputs := interp.RandomInputs(g, opt.Seed)
-	want, err := interp.Run(g, inputs)
-	if err != nil {
+	p := &Prepared{opt: opt, rep: rep, inputs: interp.RandomInputs(g, opt.Seed)}
+	if p.want, err = interp.Run(g, p.inputs); err != nil {
 		return nil, err
 	}
 	bar.Add(1)
-
 	for _, lvl := range []int{0, 2} {
-		v, err := runVariant(dev, opt, lvl, inputs, want, rep, bar)
+		bar.Describe(fmt.Sprintf("compile -O%d", lvl))
+		c, err := compileVariant(opt, lvl, rep)
 		if err != nil {
 			return nil, fmt.Errorf("-O%d: %w", lvl, err)
 		}
-		rep.Variants = append(rep.Variants, *v)
+		p.variants = append(p.variants, *c)
+		bar.Add(1)
 	}
-	o0, o2 := rep.Variants[0], rep.Variants[1]
-	rep.SpeedupPlain = o0.PlainMs / o2.PlainMs
-	rep.SpeedupGraph = o0.GraphMs / o2.GraphMs
-	return rep, nil
+	return p, nil
 }
 
-func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.Tensor, rep *Report, bar *progressbar.ProgressBar) (*Variant, error) {
-	bar.Describe(fmt.Sprintf("compile -O%d", lvl))
+func compileVariant(opt Options, lvl int, rep *Report) (*compiled, error) {
 	start := time.Now()
 	g, err := onnx.Load(opt.Model, onnx.Options{Batch: opt.Batch})
 	if err != nil {
@@ -156,9 +174,9 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 	if err != nil {
 		return nil, err
 	}
-	v := &Variant{OptLevel: lvl, CompileS: time.Since(start).Seconds(), Launches: len(res.Plan.Launches), ArenaBytes: res.Plan.Arena}
+	c := &compiled{g: g, plan: res.Plan, v: Variant{OptLevel: lvl, CompileS: time.Since(start).Seconds(), Launches: len(res.Plan.Launches), ArenaBytes: res.Plan.Arena}}
 	for _, d := range pc.Decisions {
-		v.Decisions = append(v.Decisions, d.String())
+		c.v.Decisions = append(c.v.Decisions, d.String())
 	}
 	rep.ModelFLOPs = res.Plan.FLOPs
 	rep.Params = 0
@@ -167,63 +185,95 @@ func runVariant(dev *cuda.Device, opt Options, lvl int, inputs, want []*interp.T
 			rep.Params += n.Out.Type.Elems()
 		}
 	}
-	ptx := filepath.Join(opt.Dir, fmt.Sprintf("model_O%d.ptx", lvl))
-	if err := res.Write(ptx, false); err != nil {
+	c.ptx = filepath.Join(opt.Dir, fmt.Sprintf("model_O%d.ptx", lvl))
+	if err := res.Write(c.ptx, false); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (p *Prepared) run(dev *cuda.Device, bar *progressbar.ProgressBar) (*Report, error) {
+	rep := p.rep
+	var err error
+	if rep.Card, err = dev.Name(); err != nil {
+		return nil, err
+	}
+	sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
+	if err != nil {
+		return nil, err
+	}
+	rep.SMClockMHz = smClock(dev)
+	bar.Describe("ceilings")
+	if rep.Ceilings, err = MeasureCeilings(dev, sms); err != nil {
 		return nil, err
 	}
 	bar.Add(1)
+	for i := range p.variants {
+		c := &p.variants[i]
+		bar.Describe(fmt.Sprintf("run -O%d", c.v.OptLevel))
+		if err := p.runVariant(dev, c); err != nil {
+			return nil, fmt.Errorf("-O%d: %w", c.v.OptLevel, err)
+		}
+		rep.Variants = append(rep.Variants, c.v)
+		bar.Add(1)
+	}
+	o0, o2 := rep.Variants[0], rep.Variants[1]
+	rep.SpeedupPlain = o0.PlainMs / o2.PlainMs
+	rep.SpeedupGraph = o0.GraphMs / o2.GraphMs
+	return rep, nil
+}
 
-	bar.Describe(fmt.Sprintf("run -O%d", lvl))
-	ex, err := runtime.Load(dev, ptx)
+func (p *Prepared) runVariant(dev *cuda.Device, c *compiled) error {
+	opt, v := p.opt, &c.v
+	ex, err := runtime.Load(dev, c.ptx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer ex.Close()
-	outs, err := RunTensors(ex, inputs)
+	outs, err := RunTensors(ex, p.inputs)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for i, o := range outs {
-		v.RelL2 = math.Max(v.RelL2, interp.RelL2(o, want[i]))
+		v.RelL2 = math.Max(v.RelL2, interp.RelL2(o, p.want[i]))
 	}
 	plain, err := ex.TimeEndToEnd(opt.Warmup, opt.Iters, false)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if v.BusyPct, err = BusyWhile(dev, func() error {
 		_, err := ex.TimeEndToEnd(0, opt.Iters, false)
 		return err
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	graph, err := ex.TimeEndToEnd(opt.Warmup, opt.Iters, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	kernels, err := ex.TimeKernels(opt.Warmup, opt.Iters)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	bar.Add(1)
-
-	peak := rep.Ceilings.FP32TFLOPS * 1e12
+	peak := p.rep.Ceilings.FP32TFLOPS * 1e12
+	flops := c.plan.FLOPs
 	v.PlainMs, v.GraphMs = plain.Median, graph.Median
 	v.ImagesPerS = float64(opt.Batch) / (graph.Median * 1e-3)
-	v.UtilPlain = float64(res.Plan.FLOPs) / (plain.Median * 1e-3) / peak
-	v.UtilGraph = float64(res.Plan.FLOPs) / (graph.Median * 1e-3) / peak
-	raw := make([]float64, len(res.Plan.Launches))
+	v.UtilPlain = float64(flops) / (plain.Median * 1e-3) / peak
+	v.UtilGraph = float64(flops) / (graph.Median * 1e-3) / peak
+	raw := make([]float64, len(c.plan.Launches))
 	for i := range raw {
 		raw[i] = kernels[i].Median * 1e3
 		v.KernelSumMs += kernels[i].Median
 	}
-	v.Kernels, v.EventOverheadUs = KernelRows(res.Plan, g, raw, plain.Median, peak)
+	v.Kernels, v.EventOverheadUs = KernelRows(c.plan, c.g, raw, plain.Median, peak)
 	var pred, meas []float64
 	for _, row := range v.Kernels {
 		v.PredictedMs += row.PredictedUs / 1e3
 		pred, meas = append(pred, row.PredictedUs), append(meas, row.MeasuredUs)
 	}
 	v.Spearman = Spearman(pred, meas)
-	return v, nil
+	return nil
 }
 
 // KernelRows describes a compiled plan's launches with their measured

@@ -6,8 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
+
+	"github.com/schollz/progressbar/v3"
 
 	"cnnc/bench"
 	"cnnc/internal/tensorfile"
@@ -68,22 +71,68 @@ func runSurvey(args []string, stdout io.Writer) error {
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return err
 	}
-	s := &bench.Survey{Failures: map[string]string{}}
+	// The CPU work (interpreter reference, both compilations) of every
+	// model and batch runs in parallel; the GPU times them one by one,
+	// in order, as they become ready.
+	type cell struct {
+		model string
+		batch int
+		ready chan struct{}
+		prep  *bench.Prepared
+		err   error
+	}
+	var cells []*cell
 	for _, m := range models {
 		for _, b := range bs {
-			fmt.Fprintf(stdout, "%s batch %d ... ", filepath.Base(m), b)
-			r, err := bench.Run(dev, bench.Options{Model: m, Batch: b, Iters: *iters, Warmup: 5, Seed: 1, Profile: prof, Dir: tmp, Precision: *precision})
-			if err != nil {
-				// A model that fails is reported and the survey goes on.
-				fmt.Fprintf(stdout, "failed: %s\n", oneLine(err))
-				s.Failures[fmt.Sprintf("%s batch %d", filepath.Base(m), b)] = oneLine(err)
-				continue
-			}
-			r.AddPeers(peers)
-			s.Reports = append(s.Reports, r)
-			o2 := r.Variants[len(r.Variants)-1]
-			fmt.Fprintf(stdout, "%.3f ms, %.2f%% utilization\n", o2.GraphMs, 100*o2.UtilGraph)
+			cells = append(cells, &cell{model: m, batch: b, ready: make(chan struct{})})
 		}
+	}
+	sem := make(chan struct{}, max(1, min(4, goruntime.NumCPU()/2)))
+	for i, c := range cells {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cellDir := filepath.Join(tmp, strconv.Itoa(i))
+			if c.err = os.MkdirAll(cellDir, 0o755); c.err == nil {
+				c.prep, c.err = bench.Prepare(bench.Options{Model: c.model, Batch: c.batch, Iters: *iters, Warmup: 5, Seed: 1, Profile: prof, Dir: cellDir, Precision: *precision})
+			}
+			close(c.ready)
+		}()
+	}
+	var bar *progressbar.ProgressBar
+	if f, ok := stdout.(*os.File); ok && bench.IsTerminal(f) {
+		bar = progressbar.NewOptions(len(cells), progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetWidth(30),
+			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+	}
+	s := &bench.Survey{Failures: map[string]string{}}
+	for _, c := range cells {
+		name := fmt.Sprintf("%s batch %d", filepath.Base(c.model), c.batch)
+		if bar != nil {
+			bar.Describe(name)
+		}
+		<-c.ready
+		r, err := c.prep, c.err
+		var rep *bench.Report
+		if err == nil {
+			rep, err = bench.RunPrepared(dev, r)
+		}
+		c.prep = nil // its graphs and plans can go
+		if bar != nil {
+			bar.Add(1)
+		}
+		if err != nil {
+			// A model that fails is reported and the survey goes on.
+			fmt.Fprintf(stdout, "%s: failed: %s\n", name, oneLine(err))
+			s.Failures[name] = oneLine(err)
+			continue
+		}
+		rep.AddPeers(peers)
+		s.Reports = append(s.Reports, rep)
+		o2 := rep.Variants[len(rep.Variants)-1]
+		fmt.Fprintf(stdout, "%s: %.3f ms, %.2f%% utilization\n", name, o2.GraphMs, 100*o2.UtilGraph)
+	}
+	if bar != nil {
+		bar.Finish()
 	}
 	var md, js bytes.Buffer
 	s.WriteMarkdown(&md)
