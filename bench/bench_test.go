@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"cnnc/frontend/onnx/onnxbuild"
 	"cnnc/passes/costmodel"
 )
 
@@ -196,5 +197,38 @@ func TestNetKernelTimes(t *testing.T) {
 	}
 	if net, ovh := NetKernelTimes(nil, 1); len(net) != 0 || ovh != 0 {
 		t.Errorf("no launches: %v, %v", net, ovh)
+	}
+}
+
+// TestPrepare: a benchmark's CPU work alone compiles both variants (the
+// -O2 one in fewer kernels) and keeps the reference, with no GPU.
+func TestPrepare(t *testing.T) {
+	if os.Getenv("CNNC_SKIP_LLC") == "1" {
+		t.Skip("CNNC_SKIP_LLC=1")
+	}
+	dir := t.TempDir()
+	model := filepath.Join(dir, "tiny.onnx")
+	if err := os.WriteFile(model, onnxbuild.TinyResNet(1).Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prof, err := costmodel.Lookup("h100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Prepare(Options{Model: model, Batch: 2, Iters: 3, Warmup: 1, Seed: 1, Profile: prof, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.variants) != 2 || len(p.want) == 0 {
+		t.Fatalf("%d variants, %d reference outputs", len(p.variants), len(p.want))
+	}
+	o0, o2 := p.variants[0], p.variants[1]
+	if o2.v.Launches >= o0.v.Launches {
+		t.Errorf("-O2 has %d launches, -O0 %d: want fewer", o2.v.Launches, o0.v.Launches)
+	}
+	for _, c := range p.variants {
+		if _, err := os.Stat(c.ptx); err != nil {
+			t.Errorf("-O%d: %v", c.v.OptLevel, err)
+		}
 	}
 }
