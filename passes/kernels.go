@@ -138,7 +138,8 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		for _, p := range k.Prologue {
 			switch {
 			case p.Op == ir.OpConv2D:
-				ck.Extra += p.FLOPs() * int64((m+t.BM-1)/t.BM)
+				// Each row of tiles recomputes the depthwise outputs it reads.
+				ck.PrologueTaps += p.FLOPs() / 2 * int64((m+t.BM-1)/t.BM)
 			case p.Op == ir.OpGlobalAvgPool:
 				ck.Extra += p.Inputs[0].Type.Elems() * int64((nn+t.BN-1)/t.BN)
 			}

@@ -32,6 +32,10 @@ type Kernel struct {
 	SliceTrips        float64
 	DepthwisePrologue bool
 	Transcen          int64 // special-function evaluations (exp, log): 4 FLOP-slots each
+	// PrologueTaps is the depthwise taps a GEMM's prologue computes
+	// (recomputation included), each costing DepthwiseTapInstr as in a
+	// depthwise kernel.
+	PrologueTaps int64
 	// EpilogueLoads is the elements a GEMM epilogue loads from other
 	// tensors (a residual): each costs as much as a store.
 	EpilogueLoads int64
@@ -97,7 +101,8 @@ func (p Profile) Predict(k Kernel) Prediction {
 		work *= p.FP32TFLOPS / (p.FP16TCTFLOPS * p.TensorCoreEff) / 2
 		blockWork = (work + scalar) / float64(blocks)
 	case k.Gemm:
-		blockWork = p.gemmBlockInstr(k) + (scalar+p.StoreInstr*float64(k.EpilogueLoads)/p.GemmIssueEff)/float64(blocks)
+		side := scalar + p.StoreInstr*float64(k.EpilogueLoads)/p.GemmIssueEff + p.DepthwiseTapInstr*float64(k.PrologueTaps)
+		blockWork = p.gemmBlockInstr(k) + side/float64(blocks)
 	default:
 		work := float64(k.FLOPs)
 		if k.Depthwise {
