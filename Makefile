@@ -31,7 +31,7 @@ fuzz:
 
 # Everything one device call needs, in .bin/ (git-ignored), packed into .bin.tgz:
 # the CLI, the GPU test binaries and a copy of the conformance data.
-GPU_TESTS = e2e runtime runtime/cuda runtime/nvml cmd/cnnc
+GPU_TESTS = e2e runtime runtime/cuda runtime/cudnn runtime/nvml cmd/cnnc
 gpu-bin:
 	$(GO) build -ldflags='-s -w' -o .bin/cnnc ./cmd/cnnc
 	for p in $(GPU_TESTS); do $(GO) test -c -ldflags='-s -w' -o .bin/$$(echo $$p | tr / _).test ./$$p || exit 1; done

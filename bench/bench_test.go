@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"cnnc/frontend/onnx/onnxbuild"
+	"cnnc/ir"
 	"cnnc/passes/costmodel"
 )
 
@@ -215,9 +216,21 @@ func TestPrepare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Prepare(Options{Model: model, Batch: 2, Iters: 3, Warmup: 1, Seed: 1, Profile: prof, Dir: dir})
+	p, err := Prepare(Options{Model: model, Batch: 2, Iters: 3, Warmup: 1, Seed: 1, Profile: prof, Dir: dir, Baseline: "cudnn"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The cuDNN baseline gets the graph with batch norm folded, unfused.
+	if p.baseline == nil {
+		t.Fatal("no baseline graph")
+	}
+	for _, n := range p.baseline.Nodes {
+		if n.Op == ir.OpBatchNorm || n.Sched.Kernel != 0 {
+			t.Errorf("baseline graph has %s (kernel %d): want batch norm folded and nothing fused", n.Describe(), n.Sched.Kernel)
+		}
+	}
+	if _, err := Prepare(Options{Model: model, Batch: 1, Profile: prof, Dir: dir, Baseline: "tensorrt"}); err == nil {
+		t.Error("baseline tensorrt was accepted")
 	}
 	if len(p.variants) != 2 || len(p.want) == 0 {
 		t.Fatalf("%d variants, %d reference outputs", len(p.variants), len(p.want))

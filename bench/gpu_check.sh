@@ -11,7 +11,7 @@ export CNNC_ONNX_TESTS=$B/onnx-tests
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,driver_version --format=csv,noheader | tee "$OUT/card.txt"
 
 tests() {
-  for t in runtime_cuda runtime runtime_nvml cmd_cnnc e2e; do
+  for t in runtime_cuda runtime runtime_cudnn runtime_nvml cmd_cnnc e2e; do
     (cd "$B" && timeout 300 ./$t.test -test.v -test.timeout 290s) > "$OUT/test_$t.log" 2>&1
     echo "$t: exit $? $(grep -cE '^(=== RUN|    --- PASS|--- PASS)' "$OUT/test_$t.log") lines; $(grep -E '^(--- FAIL|FAIL|ok|PASS|gpu conformance)' "$OUT/test_$t.log" | tail -3 | tr '\n' ' ')"
   done
@@ -82,7 +82,7 @@ bench() {
   : > "$OUT/bench.jsonl"; : > "$OUT/bench.md"
   for m in ${M//,/ }; do
     for b in ${BENCH_BATCHES:-1 32}; do
-      $B/cnnc bench $D/$m.onnx --batch $b --precision $P --calibration "$CAL" $PEERS_ARG --json /tmp/b.json --md /tmp/b.md > /tmp/b.log 2>&1 || { echo "bench $m b$b failed: $(tail -2 /tmp/b.log)"; }
+      $B/cnnc bench $D/$m.onnx --batch $b --precision $P --calibration "$CAL" $PEERS_ARG ${BASELINE:+--baseline $BASELINE} --json /tmp/b.json --md /tmp/b.md > /tmp/b.log 2>&1 || { echo "bench $m b$b failed: $(tail -2 /tmp/b.log)"; }
       [ -f /tmp/b.json ] && python3 -c "import json; print(json.dumps(json.load(open('/tmp/b.json'))))" >> "$OUT/bench.jsonl"
       [ -f /tmp/b.md ] && cat /tmp/b.md >> "$OUT/bench.md"
       rm -f /tmp/b.json /tmp/b.md

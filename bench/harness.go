@@ -2,6 +2,7 @@ package bench
 
 import (
 	"cnnc/artifact"
+	"cnnc/runtime/cudnn"
 	"fmt"
 	"io"
 	"math"
@@ -36,6 +37,26 @@ type Options struct {
 	Precision string
 	// Progress, when set, shows a progress bar of the steps there.
 	Progress io.Writer
+	// Baseline "cudnn" also runs the model layer by layer with cuDNN
+	// (runtime/cudnn) in the same precision, checked and timed alike.
+	Baseline string
+}
+
+// Baseline is a library running the same model layer by layer.
+type Baseline struct {
+	Name    string  `json:"name"`
+	Library string  `json:"library"`
+	Version int     `json:"version"`
+	Layers  int     `json:"layers"`
+	RelL2   float64 `json:"rel_l2_vs_interp"`
+	// RelL2Cnnc compares its outputs with cnnc -O2's.
+	RelL2Cnnc float64 `json:"rel_l2_vs_cnnc_O2"`
+	PlainMs   float64 `json:"median_ms_launches"`
+	GraphMs   float64 `json:"median_ms_graph"`
+	UtilGraph float64 `json:"utilization_graph"`
+	// SpeedupO2 is the baseline's time over cnnc -O2's (graph replay):
+	// above 1, cnnc is faster.
+	SpeedupO2 float64 `json:"cnnc_O2_speedup_graph"`
 }
 
 // KernelRow is one launch of a variant, predicted and measured.
@@ -93,6 +114,7 @@ type Report struct {
 	SpeedupPlain float64           `json:"speedup_launches"`
 	SpeedupGraph float64           `json:"speedup_graph"`
 	Peers        []Peer            `json:"peers,omitempty"`
+	Baseline     *Baseline         `json:"baseline,omitempty"`
 }
 
 // Run benchmarks a model at -O0 and -O2 on dev.
@@ -114,11 +136,13 @@ type Prepared struct {
 	inputs   []*interp.Tensor
 	want     []*interp.Tensor
 	variants []compiled
+	baseline *ir.Graph // the graph the baseline runs, batch-norm folded
 }
 
 // compiled is one variant ready to run.
 type compiled struct {
 	v    Variant
+	outs []*interp.Tensor // its outputs on the reference input
 	ptx  string
 	g    *ir.Graph // the optimized graph: its kernels give the cost model's features
 	plan *artifact.Plan
@@ -152,6 +176,21 @@ func prepare(opt Options, bar *progressbar.ProgressBar) (*Prepared, error) {
 		return nil, err
 	}
 	bar.Add(1)
+	switch opt.Baseline {
+	case "":
+	case "cudnn":
+		// cuDNN runs the imported graph with batch norm folded into the
+		// convolutions, as any cuDNN deployment does; nothing fused.
+		if p.baseline, err = onnx.Load(opt.Model, onnx.Options{Batch: opt.Batch}); err != nil {
+			return nil, err
+		}
+		if _, err := passes.Run(p.baseline, passes.Options{OptLevel: 2, Profile: opt.Profile, Model: rep.Model,
+			Disable: []string{"fuse-epilogue", "fuse-depthwise-pointwise", "fuse-pooling", "fuse-elementwise", "tile", "plan-memory"}}); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("baseline %q, want cudnn", opt.Baseline)
+	}
 	for _, lvl := range []int{0, 2} {
 		bar.Describe(fmt.Sprintf("compile -O%d", lvl))
 		c, err := compileVariant(opt, lvl, rep)
@@ -220,7 +259,53 @@ func (p *Prepared) run(dev *cuda.Device, bar *progressbar.ProgressBar) (*Report,
 	o0, o2 := rep.Variants[0], rep.Variants[1]
 	rep.SpeedupPlain = o0.PlainMs / o2.PlainMs
 	rep.SpeedupGraph = o0.GraphMs / o2.GraphMs
+	if p.baseline != nil {
+		bar.Describe("cuDNN baseline")
+		if rep.Baseline, err = p.runCudnn(dev); err != nil {
+			return nil, fmt.Errorf("cuDNN baseline: %w", err)
+		}
+	}
 	return rep, nil
+}
+
+// runCudnn runs the baseline graph with cuDNN on the reference input,
+// checks it against the interpreter and cnnc -O2, and times it.
+func (p *Prepared) runCudnn(dev *cuda.Device) (*Baseline, error) {
+	at, err := cudnn.Load()
+	if err != nil {
+		return nil, err
+	}
+	net, err := cudnn.Build(dev, p.baseline, p.rep.Precision)
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	in := make([][]float32, len(p.inputs))
+	for i, x := range p.inputs {
+		in[i] = x.Data
+	}
+	outs, err := net.Run(in)
+	if err != nil {
+		return nil, err
+	}
+	b := &Baseline{Name: "cudnn", Library: at, Version: cudnn.Version(), Layers: net.Layers()}
+	o2 := p.variants[len(p.variants)-1]
+	for i, o := range outs {
+		got := &interp.Tensor{Shape: p.want[i].Shape, Data: o}
+		b.RelL2 = math.Max(b.RelL2, interp.RelL2(got, p.want[i]))
+		if i < len(o2.outs) {
+			b.RelL2Cnnc = math.Max(b.RelL2Cnnc, interp.RelL2(got, o2.outs[i]))
+		}
+	}
+	if b.PlainMs, err = net.Time(p.opt.Warmup, p.opt.Iters, false); err != nil {
+		return nil, err
+	}
+	if b.GraphMs, err = net.Time(p.opt.Warmup, p.opt.Iters, true); err != nil {
+		return nil, err
+	}
+	b.UtilGraph = float64(p.rep.ModelFLOPs) / (b.GraphMs * 1e-3) / (p.rep.Ceilings.FP32TFLOPS * 1e12)
+	b.SpeedupO2 = b.GraphMs / o2.v.GraphMs
+	return b, nil
 }
 
 func (p *Prepared) runVariant(dev *cuda.Device, c *compiled) error {
@@ -237,6 +322,7 @@ func (p *Prepared) runVariant(dev *cuda.Device, c *compiled) error {
 	for i, o := range outs {
 		v.RelL2 = math.Max(v.RelL2, interp.RelL2(o, p.want[i]))
 	}
+	c.outs = outs
 	plain, err := ex.TimeEndToEnd(opt.Warmup, opt.Iters, false)
 	if err != nil {
 		return err

@@ -35,6 +35,11 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 			100*v.UtilPlain, 100*v.UtilGraph, busyString(v.BusyPct), v.PredictedMs, v.Spearman)
 	}
 	fmt.Fprintf(w, "\n-O2 vs -O0: %.2fx with kernel launches, %.2fx with CUDA graphs.\n", r.SpeedupPlain, r.SpeedupGraph)
+	if b := r.Baseline; b != nil {
+		fmt.Fprintf(w, "\n%s layer by layer (%s, version %d, %d calls): %.4f ms with launches, %.4f ms as a CUDA graph, %.2f%% utilization; "+
+			"rel L2 %.2g vs interp, %.2g vs cnnc -O2; cnnc -O2 is %.2fx its speed (graphs).\n",
+			b.Name, b.Library, b.Version, b.Layers, b.PlainMs, b.GraphMs, 100*b.UtilGraph, b.RelL2, b.RelL2Cnnc, b.SpeedupO2)
+	}
 	if len(r.Peers) > 0 {
 		o2 := r.Variants[len(r.Variants)-1]
 		fmt.Fprintln(w, "\n| peer (same card, model, batch, precision) | median ms | compile s | util | cnnc -O2 (graph) speed vs peer |")

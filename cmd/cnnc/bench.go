@@ -29,6 +29,7 @@ func runBench(args []string, stdout io.Writer) error {
 	device := fs.Int("device", 0, "CUDA device ordinal")
 	precision := fs.String("precision", "fp32", "tensor storage of both variants: fp32 or fp16")
 	peersFile := fs.String("peers", "", "a JSON-lines `file` of PyTorch measurements (bench/peers/torchvision_models.py peers) to report beside cnnc")
+	baseline := fs.String("baseline", "", "also run the model layer by layer with `lib` (cudnn: libcudnn.so.9 from $CNNC_CUDNN, the loader path or Python's nvidia/cudnn), checked and timed alike")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -41,6 +42,9 @@ func runBench(args []string, stdout io.Writer) error {
 	}
 	if *precision != "fp32" && *precision != "fp16" {
 		return badInputf("--precision %q, want fp32 or fp16", *precision)
+	}
+	if *baseline != "" && *baseline != "cudnn" {
+		return badInputf("--baseline %q, want cudnn", *baseline)
 	}
 	if *batch < 1 || *iters < 1 || *warmup < 0 {
 		return badInputf("--batch %d --iters %d --warmup %d: want batch >= 1, iters >= 1, warmup >= 0", *batch, *iters, *warmup)
@@ -81,7 +85,7 @@ func runBench(args []string, stdout io.Writer) error {
 		progress = os.Stderr
 	}
 	rep, err := bench.Run(dev, bench.Options{Model: pos[0], Batch: *batch, Iters: *iters, Warmup: *warmup, Seed: *seed,
-		Profile: prof, Dir: dir, Progress: progress, Precision: *precision})
+		Profile: prof, Dir: dir, Progress: progress, Precision: *precision, Baseline: *baseline})
 	if err != nil {
 		return err
 	}

@@ -126,6 +126,18 @@ func (b *Batch) Capture(s Stream, record func() error) (GraphExec, error) {
 	return exec, nil
 }
 
+// DestroyGraphExec destroys an instantiated graph; see
+// Device.DestroyGraphExec.
+func (b *Batch) DestroyGraphExec(e GraphExec) error {
+	if err := b.ok(); err != nil {
+		return err
+	}
+	if e == 0 {
+		return nil
+	}
+	return check("cuGraphExecDestroy", drv.graphExecDestroy(e))
+}
+
 // CreateEvent creates a timing event; see Device.CreateEvent.
 func (b *Batch) CreateEvent() (Event, error) {
 	if err := b.ok(); err != nil {
