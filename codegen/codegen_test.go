@@ -370,3 +370,33 @@ func TestTensorCoreKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileChannelsLast: the tiny ResNet with every activation that can
+// be channels last stored so compiles to PTX, and its kernels address
+// those values differently from the NCHW build (the GPU tests check the
+// numbers).
+func TestCompileChannelsLast(t *testing.T) {
+	backendForTest(t)
+	prof, err := costmodel.Lookup("h100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(layout string) *Result {
+		g, err := onnx.Import(onnxbuild.TinyResNet(1).Bytes(), "tiny.onnx", "", onnx.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, _, err := Build(g, Options{Model: "tiny", OptLevel: 2}, passes.Options{Profile: prof, Verify: true, Layout: layout})
+		if err != nil {
+			t.Fatalf("layout %q: %v", layout, err)
+		}
+		if len(res.PTX) == 0 || len(res.Plan.Launches) == 0 {
+			t.Fatalf("layout %q: no PTX or no launches", layout)
+		}
+		return res
+	}
+	nchw, nhwc := build(passes.LayoutNCHW), build(ir.LayoutNHWC)
+	if bytes.Equal(nchw.LLVM, nhwc.LLVM) {
+		t.Error("channels-last build emits the same LLVM IR as the NCHW one")
+	}
+}

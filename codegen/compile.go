@@ -112,7 +112,7 @@ func (c *nodeKernel) applyChain(k *kernel, chain []*ir.Node, cur *ir.Value, v va
 				if s, ok := scalarConst(in); ok {
 					ops[i] = cf(s)
 				} else {
-					ops[i] = k.loadAt(c.params[in], broadcastIndex(k, co, shape, in.Type.Shape))
+					ops[i] = operandAt(k, c.params[in], in, co, shape)
 				}
 			}
 		}

@@ -16,6 +16,8 @@ type convGeometry struct {
 	KH, KW                 int
 	SH, SW, DH, DW, PT, PL int
 	G, Cg, Mg              int // groups, input and output channels per group
+	// InNHWC and OutNHWC say the input or output is stored channels last.
+	InNHWC, OutNHWC bool
 }
 
 func convGeom(n *ir.Node) convGeometry {
@@ -24,7 +26,7 @@ func convGeom(n *ir.Node) convGeometry {
 	g := n.Int("group")
 	return convGeometry{N: x[0], C: x[1], H: x[2], W: x[3], M: y[1], Ho: y[2], Wo: y[3],
 		KH: w[2], KW: w[3], SH: s[0], SW: s[1], DH: d[0], DW: d[1], PT: p[0], PL: p[1],
-		G: g, Cg: x[1] / g, Mg: y[1] / g}
+		G: g, Cg: x[1] / g, Mg: y[1] / g, InNHWC: nhwc(n.Inputs[0]), OutNHWC: nhwc(n.Out)}
 }
 
 // inputTap returns x[nb][ch][oh*s-p+r*d][ow*s-p+q*d] and whether it lies
@@ -34,6 +36,9 @@ func (g convGeometry) inputTap(k *kernel, x, nb, ch, oh, ow, r, q, ok value.Valu
 	iw := k.add(k.sub(k.mul(ow, ci(g.SW)), ci(g.PL)), k.mul(q, ci(g.DW)))
 	ok = k.and(ok, k.inRange(ih, g.H), k.inRange(iw, g.W))
 	idx := k.add(k.mul(k.add(k.mul(k.add(k.mul(nb, ci(g.C)), ch), ci(g.H)), ih), ci(g.W)), iw)
+	if g.InNHWC {
+		idx = k.add(k.mul(k.add(k.mul(k.add(k.mul(nb, ci(g.H)), ih), ci(g.W)), iw), ci(g.C)), ch)
+	}
 	return k.loadGuarded(x, idx, ok, 0)
 }
 
@@ -80,7 +85,11 @@ func convProblem(c *nodeKernel) gemmProblem {
 			acc = c.applyEpilogue(k, acc, func() []value.Value {
 				return []value.Value{nb, oc, k.div(rest, g.Wo), k.rem(rest, g.Wo)}
 			})
-			k.store(acc, k.at(y, k.add(k.mul(k.madd(nb, g.M, oc), ci(hw)), rest)))
+			at := k.add(k.mul(k.madd(nb, g.M, oc), ci(hw)), rest)
+			if g.OutNHWC {
+				at = k.madd(pix, g.M, oc) // pixel-major, channels last
+			}
+			k.store(acc, k.at(y, at))
 		},
 	}
 	if dw := c.prologueAnchor(); dw != nil {
@@ -126,7 +135,7 @@ func emitDepthwise(c *nodeKernel) (launchShape, error) {
 	total := g.N * g.M * g.Ho * g.Wo
 	i := k.globalThread()
 	k.exitUnless(k.lt(i, ci(total)))
-	co := k.coords(i, []int{g.N, g.M, g.Ho, g.Wo})
+	co := coordsAt(k, i, c.n.Out) // i runs over the output's memory
 	nb, oc, oh, ow := co[0], co[1], co[2], co[3]
 	ch := k.div(oc, g.Mg)
 	var acc value.Value = cf(0)

@@ -23,7 +23,8 @@ func emitMap(c *nodeKernel, at func(k *kernel, co []value.Value) value.Value) la
 	total := int(ir.ShapeElems(shape))
 	i := k.globalThread()
 	k.exitUnless(k.lt(i, ci(total)))
-	co := k.coords(i, shape)
+	// i runs over the output's memory; co are its logical coordinates.
+	co := coordsAt(k, i, c.n.Out)
 	k.store(c.applyEpilogue(k, at(k, co), func() []value.Value { return co }), k.at(c.out, i))
 	return mapShape(total, k.threads)
 }
@@ -35,7 +36,7 @@ func (c *nodeKernel) operand(k *kernel, j int, co []value.Value) value.Value {
 	if v, ok := scalarConst(in); ok {
 		return cf(v)
 	}
-	return k.loadAt(c.in[j], broadcastIndex(k, co, c.n.Out.Type.Shape, in.Type.Shape))
+	return operandAt(k, c.in[j], in, co, c.n.Out.Type.Shape)
 }
 
 // scalarConst returns the value of a one-element constant.

@@ -49,11 +49,17 @@ func compileAndRun(dev *cuda.Device, g *ir.Graph, optLevel int, dir string, inpu
 
 // compileAndRunAt is compileAndRun at a precision (fp32 or fp16).
 func compileAndRunAt(dev *cuda.Device, g *ir.Graph, optLevel int, precision, dir string, inputs []*interp.Tensor) ([]*interp.Tensor, error) {
+	return compileAndRunLayout(dev, g, optLevel, precision, "", dir, inputs)
+}
+
+// compileAndRunLayout is compileAndRunAt with choose-layout's policy.
+func compileAndRunLayout(dev *cuda.Device, g *ir.Graph, optLevel int, precision, layout, dir string, inputs []*interp.Tensor) ([]*interp.Tensor, error) {
 	prof, err := costmodel.Lookup("h100")
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := codegen.Build(g, codegen.Options{Model: g.Name, OptLevel: optLevel, Precision: precision}, passes.Options{Profile: prof, Verify: true})
+	res, _, err := codegen.Build(g, codegen.Options{Model: g.Name, OptLevel: optLevel, Precision: precision},
+		passes.Options{OptLevel: optLevel, Profile: prof, Verify: true, Layout: layout})
 	if err != nil {
 		return nil, err
 	}
@@ -69,8 +75,10 @@ func compileAndRunAt(dev *cuda.Device, g *ir.Graph, optLevel int, precision, dir
 	return bench.RunTensors(ex, inputs)
 }
 
-// TestGPUConformance: every supported conformance case, compiled at -O0
-// and at -O2, runs on the GPU and matches the interpreter.
+// TestGPUConformance: every supported conformance case, compiled at -O0,
+// at -O2, and at -O2 with every activation that can be channels last
+// stored so (the kernels choose-layout may pick), runs on the GPU and
+// matches the interpreter.
 func TestGPUConformance(t *testing.T) {
 	dev := openGPU(t)
 	cases, err := conformance.Cases(conformance.Dir(1))
@@ -83,7 +91,11 @@ func TestGPUConformance(t *testing.T) {
 			continue
 		}
 		ok := t.Run(c.Name, func(t *testing.T) {
-			for _, lvl := range []int{0, 2} {
+			for _, v := range []struct {
+				lvl    int
+				layout string
+			}{{0, ""}, {2, ""}, {2, ir.LayoutNHWC}} {
+				lvl := v.lvl
 				l, err := conformance.Load(c)
 				if err != nil {
 					t.Fatal(err)
@@ -92,7 +104,7 @@ func TestGPUConformance(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := compileAndRun(dev, l.Graph, lvl, t.TempDir(), l.Inputs)
+				got, err := compileAndRunLayout(dev, l.Graph, lvl, "fp32", v.layout, t.TempDir(), l.Inputs)
 				if errors.Is(err, codegen.ErrUnsupported) && allConstOutputs(l.Graph) {
 					// Outputs folded to integer constants at import (Shape)
 					// never reach the GPU.
@@ -100,11 +112,11 @@ func TestGPUConformance(t *testing.T) {
 					t.Skipf("outputs are compile-time constants: %v", err)
 				}
 				if err != nil {
-					t.Fatalf("-O%d: %v", lvl, err)
+					t.Fatalf("-O%d %s: %v", lvl, v.layout, err)
 				}
 				for k := range got {
 					if err := interp.Compare(got[k], want[k], gpuRtol, gpuAtol); err != nil {
-						t.Errorf("-O%d output %d: %v", lvl, k, err)
+						t.Errorf("-O%d %s output %d: %v", lvl, v.layout, k, err)
 					}
 				}
 			}

@@ -38,12 +38,29 @@ type Schedule struct {
 	Kernel int
 	Tile   []int
 	SplitK int
+	// Layout is how the node's 4-D output is laid out in memory: "" for
+	// NCHW, LayoutNHWC for channels last. The IR's shapes and the
+	// interpreter stay NCHW; only addresses change.
+	Layout string
+}
+
+// LayoutNHWC is the channels-last memory layout of a 4-D value.
+const LayoutNHWC = "nhwc"
+
+// LayoutOf is the memory layout of v: its producer's schedule; graph
+// inputs and constants are NCHW ("").
+func LayoutOf(v *Value) string {
+	if v.Def == nil {
+		return ""
+	}
+	return v.Def.Sched.Layout
 }
 
 // String prints the schedule as the text form writes it after a node's
-// type: "[k3]" or "[k3 tile=64,64,8,4,4 split_k=2]"; "" when empty.
+// type: "[k3]" or "[k3 tile=64,64,8,4,4 split_k=2 layout=nhwc]"; "" when
+// empty.
 func (s Schedule) String() string {
-	if s.Kernel == 0 && len(s.Tile) == 0 && s.SplitK <= 1 {
+	if s.Kernel == 0 && len(s.Tile) == 0 && s.SplitK <= 1 && s.Layout == "" {
 		return ""
 	}
 	out := "[k" + strconv.Itoa(s.Kernel)
@@ -56,6 +73,9 @@ func (s Schedule) String() string {
 	}
 	if s.SplitK > 1 {
 		out += " split_k=" + strconv.Itoa(s.SplitK)
+	}
+	if s.Layout != "" {
+		out += " layout=" + s.Layout
 	}
 	return out + "]"
 }

@@ -394,7 +394,8 @@ func (p *parser) opBody(n *Node, vals map[string]*Value) error {
 	return nil
 }
 
-// schedule reads "[kN tile=a,b,... split_k=S]" after a node's type.
+// schedule reads "[kN tile=a,b,... split_k=S layout=nhwc]" after a node's
+// type.
 func (p *parser) schedule(n *Node) error {
 	p.next()
 	k, err := p.expect('w')
@@ -436,6 +437,15 @@ func (p *parser) schedule(n *Node) error {
 			if n.Sched.SplitK, err = strconv.Atoi(w.text); err != nil || n.Sched.SplitK < 1 {
 				return fmt.Errorf("split_k %q, want a positive integer", w.text)
 			}
+		case "layout":
+			w, err := p.expect('w')
+			if err != nil {
+				return err
+			}
+			if w.text != LayoutNHWC {
+				return fmt.Errorf("layout %q, want %s (NCHW is the default and not written)", w.text, LayoutNHWC)
+			}
+			n.Sched.Layout = w.text
 		default:
 			return fmt.Errorf("unknown schedule key %q", key)
 		}

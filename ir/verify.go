@@ -3,6 +3,7 @@ package ir
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Verify checks the graph's invariants: every value defined once and before
@@ -57,7 +58,57 @@ func Verify(g *Graph) error {
 		}
 	}
 	verifyKernels(g, bad)
+	verifyLayouts(g, bad)
 	return errors.Join(errs...)
+}
+
+// verifyLayouts checks channels-last values: 4-D float outputs of a
+// convolution or a same-shape element-wise op, read only by convolutions
+// (as their input) and by same-shape element-wise ops whose output has
+// the same layout, never a graph output. Everything else reads NCHW.
+func verifyLayouts(g *Graph, bad func(string, ...any)) {
+	outputs := map[*Value]bool{}
+	for _, v := range g.Outputs {
+		outputs[v] = true
+	}
+	users := g.Users()
+	for _, n := range g.Nodes {
+		if n.Sched.Layout == "" {
+			continue
+		}
+		if n.Sched.Layout != LayoutNHWC {
+			bad("%s: layout %q, want %s or none", n.Describe(), n.Sched.Layout, LayoutNHWC)
+			continue
+		}
+		if len(n.Out.Type.Shape) != 4 || !n.Out.Type.DType.IsFloat() || (n.Op != OpConv2D && !IsSameShapeElementwise(n)) {
+			bad("%s: channels-last output on a %s op, want a 4-D convolution or same-shape element-wise output", n.Describe(), n.Op.Name)
+		}
+		if outputs[n.Out] {
+			bad("%s: a graph output in channels-last layout", n.Describe())
+		}
+		for _, u := range users[n.Out] {
+			switch {
+			case u.Op == OpConv2D && u.Inputs[0] == n.Out:
+			case IsSameShapeElementwise(u) && u.Sched.Layout == n.Sched.Layout:
+			default:
+				bad("%s: channels-last, read by %s, which reads NCHW", n.Describe(), u.Describe())
+			}
+		}
+	}
+}
+
+// IsSameShapeElementwise reports an element-wise op whose non-scalar
+// operands all have its output's shape (no broadcasting but of scalars).
+func IsSameShapeElementwise(n *Node) bool {
+	if n.Op.Class != ClassElementwise || (n.Op.Unary == nil && n.Op.Binary == nil) {
+		return false
+	}
+	for _, in := range n.Inputs {
+		if in.Type.Elems() != 1 && !slices.Equal(in.Type.Shape, n.Out.Type.Shape) {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyKernels checks fused kernels: only a kernel's last node (its root)

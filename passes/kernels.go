@@ -131,6 +131,10 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		ck.Threads, ck.Shared, ck.Regs = t.Threads(), t.Shared(), t.Regs()
 		ck.TileEff = costmodel.GemmTileEff(m, nn, t)
 		ck.Tile = t
+		if a.Op == ir.OpConv2D {
+			ck.ChannelsLastIn = ir.LayoutOf(a.Inputs[0]) == ir.LayoutNHWC
+			ck.ChannelsLastOut = ir.LayoutOf(k.Root().Out) == ir.LayoutNHWC
+		}
 		ck.TensorCore = t.TensorCore()
 		ck.FLOPs = a.FLOPs()
 		// A prologue runs on the scalar units, once per tile row (dw) or

@@ -98,9 +98,13 @@ func TestGolden(t *testing.T) {
 			}
 			// The fusion passes and tile run after the passes they build on.
 			c := &Context{Profile: h100(t)}
-			if name == "fuse-depthwise-pointwise" {
+			switch name {
+			case "fuse-depthwise-pointwise":
 				// On h100 the fused kernel loses (see TestFusionCounts).
 				c.Profile = launchBound(t)
+			case "choose-layout":
+				// The cost model keeps NCHW (see TestChooseLayout).
+				c.Layout = ir.LayoutNHWC
 			}
 			if strings.HasPrefix(name, "fuse-") && name != "fuse-epilogue" || name == "tile" {
 				if err := FuseEpilogue(g, c); err != nil {
@@ -366,5 +370,63 @@ func TestO0IsOneKernelPerLayer(t *testing.T) {
 	}
 	if got := len(Kernels(g)); got != layers {
 		t.Errorf("-O0 gives %d kernels for %d layers", got, layers)
+	}
+}
+
+// TestChooseLayout: with the cost model's current costs (strided
+// accesses on the convolution GEMM) no group goes channels last, and
+// every decision follows its prediction; forced, the models keep their
+// meaning and verify, and the values that go channels last are only
+// convolution and element-wise outputs.
+func TestChooseLayout(t *testing.T) {
+	g, err := onnx.Import(onnxbuild.TinyResNet(1).Bytes(), "tiny.onnx", "", onnx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := optimize(t, g)
+	n := 0
+	for _, d := range c.Decisions {
+		if d.Pass != "choose-layout" {
+			continue
+		}
+		n++
+		if d.Taken != (d.AfterNs < d.BeforeNs) {
+			t.Errorf("decision %v: taken %v does not follow its prediction", d, d.Taken)
+		}
+	}
+	if n == 0 {
+		t.Error("choose-layout decided nothing on the tiny ResNet")
+	}
+	for _, name := range []string{"tinyresnet", "light_resnet50", "light_squeezenet"} {
+		var g *ir.Graph
+		if name == "tinyresnet" {
+			g, err = onnx.Import(onnxbuild.TinyResNet(2).Bytes(), "tiny.onnx", "", onnx.Options{})
+		} else {
+			g, err = onnx.Load(filepath.Join(conformance.Dir(1), "light", name+".onnx"), onnx.Options{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs := interp.RandomInputs(g, 5)
+		want, err := interp.Run(g, inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(g, Options{OptLevel: 2, Verify: true, Profile: h100(t), Model: name, Layout: ir.LayoutNHWC}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sameMeaning(t, want, g, inputs)
+		last := 0
+		for _, n := range g.Nodes {
+			if n.Sched.Layout != "" {
+				last++
+			}
+		}
+		if last == 0 {
+			t.Errorf("%s: forced channels last, no value is", name)
+		}
+	}
+	if _, err := Run(g, Options{Layout: "nchwc"}); err == nil {
+		t.Error("layout nchwc was accepted")
 	}
 }

@@ -29,6 +29,7 @@ var Pipeline = []Pass{
 	{"fold-constants", "compute at compile time what depends only on weights", false, FoldConstants},
 	{"fold-batchnorm", "inference batch-norm becomes conv weights and bias: one op and one pass over memory less", false, FoldBatchNorm},
 	{"dead-code", "drop what no output needs", false, DeadCode},
+	{"choose-layout", "activations stored channels last (NHWC) where their kernels run faster so", false, ChooseLayout},
 	{"fuse-epilogue", "bias, activation and residual add applied in the producing conv/GEMM's registers", false, FuseEpilogue},
 	{"fuse-depthwise-pointwise", "a depthwise conv computed inside the next 1x1 conv: its output never reaches memory", false, FuseDepthwisePointwise},
 	{"fuse-pooling", "global average pool computed inside the classifier GEMM", false, FusePooling},
@@ -44,6 +45,8 @@ var mustPrecede = [][2]string{
 	{"fold-constants", "fold-batchnorm"},
 	{"fold-batchnorm", "fuse-epilogue"},
 	{"dead-code", "fuse-epilogue"},
+	{"fold-batchnorm", "choose-layout"},
+	{"choose-layout", "fuse-epilogue"},
 	{"fuse-epilogue", "fuse-depthwise-pointwise"},
 	{"fuse-epilogue", "fuse-pooling"},
 	{"fuse-depthwise-pointwise", "tile"},
@@ -64,6 +67,10 @@ type Options struct {
 	// Precision of the compiled kernels: tensor-core tiles are candidates
 	// only in fp16.
 	Precision string
+	// Layout is choose-layout's policy: "" lets the cost model choose,
+	// LayoutNCHW keeps every value NCHW, ir.LayoutNHWC stores every value
+	// that can be channels last so (to measure and test those kernels).
+	Layout string
 }
 
 // Decision records one fusion or tiling choice and its predicted effect.
@@ -90,6 +97,7 @@ func (d Decision) String() string {
 type Context struct {
 	Profile   costmodel.Profile
 	Precision string
+	Layout    string // Options.Layout
 	Decisions []Decision
 	Memory    *MemoryPlan
 	next      int
@@ -125,7 +133,12 @@ func Run(g *ir.Graph, opt Options) (_ *Context, err error) {
 			return nil, fmt.Errorf("unknown pass %q, want one of %s", n, strings.Join(PassNames(), ", "))
 		}
 	}
-	c := &Context{Profile: opt.Profile, Precision: opt.Precision}
+	switch opt.Layout {
+	case "", LayoutNCHW, ir.LayoutNHWC:
+	default:
+		return nil, fmt.Errorf("layout %q, want %s or %s (or none: the cost model chooses)", opt.Layout, LayoutNCHW, ir.LayoutNHWC)
+	}
+	c := &Context{Profile: opt.Profile, Precision: opt.Precision, Layout: opt.Layout}
 	for _, p := range Pipeline {
 		if (!p.Required && opt.OptLevel == 0) || slices.Contains(opt.Disable, p.Name) {
 			continue

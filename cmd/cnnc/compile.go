@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cnnc/ir"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ type optFlags struct {
 	verify      bool
 	profile     string
 	calibration string
+	layout      string
 }
 
 func (o *optFlags) register(fs *flagSet) {
@@ -44,6 +46,7 @@ func (o *optFlags) register(fs *flagSet) {
 	fs.BoolVar(&o.verify, "verify", false, "run the IR verifier after every pass")
 	fs.StringVar(&o.profile, "profile", "", "device `profile` for the cost model: "+strings.Join(costmodel.ProfileNames(), ", ")+" (default: by --target)")
 	fs.StringVar(&o.calibration, "calibration", "", "a calibration `file` written by 'cnnc bench --calibrate' (overrides --profile)")
+	fs.StringVar(&o.layout, "layout", "auto", "choose-layout's policy: auto (the cost model chooses), nchw, or nhwc (every value that can be channels last is)")
 }
 
 // level is the optimization level the flags ask for.
@@ -85,11 +88,19 @@ func (o *optFlags) passOptions(target string, dump io.Writer) (passes.Options, i
 			return passes.Options{}, 0, badInputf("unknown pass %q, want one of %s", n, strings.Join(passes.PassNames(), ", "))
 		}
 	}
-	return passes.Options{OptLevel: lvl, Disable: o.disable, DumpAfter: o.dumpAfter, Dump: dump, Verify: o.verify, Profile: prof}, lvl, nil
+	layout := o.layout
+	switch layout {
+	case "auto":
+		layout = ""
+	case passes.LayoutNCHW, ir.LayoutNHWC:
+	default:
+		return passes.Options{}, 0, badInputf("--layout %q, want auto, nchw or nhwc", o.layout)
+	}
+	return passes.Options{OptLevel: lvl, Disable: o.disable, DumpAfter: o.dumpAfter, Dump: dump, Verify: o.verify, Profile: prof, Layout: layout}, lvl, nil
 }
 
 func runCompile(args []string, stdout io.Writer) error {
-	fs := newFlags("compile", "compile model.onnx -o model.ptx [--batch N] [--target sm_80] [--precision fp32|fp16] [-O0|-O2] [--report] [--dump-after PASS|all] [--disable PASS] [--verify] [--emit-llvm]", stdout)
+	fs := newFlags("compile", "compile model.onnx -o model.ptx [--batch N] [--target sm_80] [--precision fp32|fp16] [-O0|-O2] [--layout auto|nchw|nhwc] [--report] [--dump-after PASS|all] [--disable PASS] [--verify] [--emit-llvm]", stdout)
 	var lf loadFlags
 	lf.register(fs)
 	var of optFlags

@@ -25,6 +25,7 @@ var fitParams = []fitParam{
 	{"stage_instr", func(p *Profile) *float64 { return &p.StageInstr }, 1, 200},
 	{"slice_instr", func(p *Profile) *float64 { return &p.SliceInstr }, 0, 1000},
 	{"store_instr", func(p *Profile) *float64 { return &p.StoreInstr }, 1, 500},
+	{"strided_access_factor", func(p *Profile) *float64 { return &p.StridedAccessFactor }, 1, 32},
 	{"gemm_full_warps", func(p *Profile) *float64 { return &p.GemmFullWarps }, 1, 64},
 	{"depthwise_tap_instr", func(p *Profile) *float64 { return &p.DepthwiseTapInstr }, 1, 50},
 	{"memory_efficiency", func(p *Profile) *float64 { return &p.MemEff }, 0.1, 1},

@@ -17,6 +17,11 @@ type Kernel struct {
 	TileEff float64
 	// Tile is the GEMM core's block tile.
 	Tile Tile
+	// ChannelsLastIn and ChannelsLastOut say a convolution on the GEMM
+	// core gathers its input from, or stores its output to, a channels-
+	// last tensor: its threads run along pixels, so those accesses stride
+	// by the channel count (StridedAccessFactor times the cost).
+	ChannelsLastIn, ChannelsLastOut bool
 	// Depthwise says a direct depthwise convolution: FLOPs/2 taps, each
 	// costing the profile's DepthwiseTapInstr.
 	Depthwise bool
@@ -165,9 +170,15 @@ func (p Profile) gemmBlockInstr(k Kernel) float64 {
 	}
 	threads := float64(t.Threads())
 	bk := float64(t.BK)
+	strided := func(on bool) float64 {
+		if on && p.StridedAccessFactor > 0 {
+			return p.StridedAccessFactor
+		}
+		return 1
+	}
 	step := bk*float64(t.TM*t.TN) + p.SharedLoadInstr*bk*float64(t.TM+t.TN) +
-		p.StageInstr*bk*float64(t.BM+t.BN)/threads + p.SliceInstr
-	perThread := float64(max(k.KSlices, 1))*step + p.StoreInstr*float64(t.TM*t.TN)
+		p.StageInstr*bk*(float64(t.BM)+float64(t.BN)*strided(k.ChannelsLastIn))/threads + p.SliceInstr
+	perThread := float64(max(k.KSlices, 1))*step + p.StoreInstr*strided(k.ChannelsLastOut)*float64(t.TM*t.TN)
 	return threads * perThread / p.GemmIssueEff
 }
 

@@ -47,6 +47,10 @@ type Profile struct {
 	StageInstr      float64 `json:"stage_instr"`
 	SliceInstr      float64 `json:"slice_instr"`
 	StoreInstr      float64 `json:"store_instr"`
+	// StridedAccessFactor is what a GEMM operand gathered, or an output
+	// stored, with a stride between neighbouring threads costs over a
+	// coalesced one (channels-last tensors on the convolution GEMM).
+	StridedAccessFactor float64 `json:"strided_access_factor"`
 	// GemmFullWarps is how many warps an SM needs for the GEMM core to
 	// reach its issue efficiency; fewer issue proportionally less.
 	GemmFullWarps float64 `json:"gemm_full_warps"`
@@ -89,13 +93,14 @@ var profiles = map[string]Profile{
 }
 
 // codegenCosts are the instruction costs of cnnc's kernels and the
-// device's per-kernel latencies, fitted by `cnnc bench --fit` to 3083
+// device's per-kernel latencies (StridedAccessFactor, a first guess, not
+// yet measured: no channels-last kernel had run), fitted by `cnnc bench --fit` to 3083
 // kernels of MobileNetV2, EfficientNet-B0 and ResNet-50 at batch 1 and 32
 // (-O0 and -O2, two tilings) measured on an H200 at 1980 MHz
 // (bench/RESULTS.md). Every built-in profile starts from them;
 // `cnnc bench --calibrate` re-measures the peaks and the GEMM issue
 // efficiency on the card at hand.
-var codegenCosts = Profile{GemmIssueEff: 0.98, SharedLoadInstr: 1.65, StageInstr: 40, StoreInstr: 29, GemmFullWarps: 18.8,
+var codegenCosts = Profile{GemmIssueEff: 0.98, SharedLoadInstr: 1.65, StageInstr: 40, StoreInstr: 29, StridedAccessFactor: 3, GemmFullWarps: 18.8,
 	DepthwiseTapInstr: 18.7, LaunchUs: 2.35, GapUs: 1.95, SliceLatencyUs: 0.99, DepthwiseTrips: 5.7}
 
 func init() {
@@ -183,6 +188,7 @@ func (p Profile) override(o Profile) Profile {
 	set(&p.StageInstr, o.StageInstr)
 	set(&p.SliceInstr, o.SliceInstr)
 	set(&p.StoreInstr, o.StoreInstr)
+	set(&p.StridedAccessFactor, o.StridedAccessFactor)
 	set(&p.GemmFullWarps, o.GemmFullWarps)
 	set(&p.DepthwiseTapInstr, o.DepthwiseTapInstr)
 	set(&p.TensorCoreEff, o.TensorCoreEff)
