@@ -103,7 +103,42 @@ func convProblem(c *nodeKernel) gemmProblem {
 			return k.sel(ok, v, cf(0))
 		}
 	}
+	if g.OutNHWC && g.G == 1 {
+		return channelsLastProblem(p, g)
+	}
 	return p
+}
+
+// channelsLastProblem turns a dense convolution's GEMM around for a
+// channels-last output: C'[pix][oc] = sum_k X'[pix][k] W'[k][oc], so that
+// consecutive threads store consecutive channels. Reading a channels-last
+// input, k runs (r, q, c), channels fastest, so the gather coalesces too;
+// the weights, read through nchw's loader at k's (c, r, q) position, then
+// stride (they are small and shared by every block).
+func channelsLastProblem(nchw gemmProblem, g convGeometry) gemmProblem {
+	taps := g.KH * g.KW
+	cFastest := g.InNHWC && taps > 1
+	// kOf maps k to its (c, r, q) position, the order nchw's loaders use.
+	kOf := func(k *kernel, kk value.Value) value.Value {
+		if !cFastest {
+			return kk
+		}
+		return k.madd(k.rem(kk, g.Cg), taps, k.div(kk, g.Cg))
+	}
+	return gemmProblem{M: nchw.N, N: nchw.M, K: nchw.K, Batch: 1,
+		loadA: func(k *kernel, z, pix, kk, ok value.Value) value.Value {
+			return nchw.loadB(k, z, kOf(k, kk), pix, ok)
+		},
+		loadB: func(k *kernel, z, kk, oc, ok value.Value) value.Value {
+			return nchw.loadA(k, z, oc, kOf(k, kk), ok)
+		},
+		store: func(k *kernel, z, pix, oc, acc value.Value) {
+			nchw.store(k, z, oc, pix, acc)
+		},
+		// An NCHW input runs along pixels; a channels-last one along k.
+		AMContig: !g.InNHWC,
+		BKContig: !cFastest,
+	}
 }
 
 // depthwiseAt computes a depthwise conv's output at output coordinates co,

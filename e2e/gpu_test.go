@@ -7,6 +7,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -170,6 +171,42 @@ var scheduleCases = []string{
   %3 = conv2d %2, %wp : f32[1,24,10,10] [k1]
   %4 = hard_swish %3 : f32[1,24,10,10] [k1]
 }`,
+	// Channels last (choose-layout's kernels): a dense conv turned
+	// around for an NHWC output from an NCHW input, then from an NHWC
+	// input (K runs channels first) with a residual add from the same
+	// group, then a conv gathering NHWC into an NCHW output.
+	`graph clchain(%x: f32[2,12,9,9]) -> (%6) {
+  %w1 = const f32[20,12,3,3] @w1
+  %b1 = const f32[20] @b1
+  %1 = conv2d %x, %w1, %b1 {pads=[1,1,1,1]} : f32[2,20,9,9] [k1 layout=nhwc]
+  %2 = relu %1 : f32[2,20,9,9] [k1 layout=nhwc]
+  %w2 = const f32[20,20,3,3] @w2
+  %3 = conv2d %2, %w2 {pads=[1,1,1,1]} : f32[2,20,9,9] [k2 layout=nhwc]
+  %4 = add %3, %2 : f32[2,20,9,9] [k2 layout=nhwc]
+  %5 = relu %4 : f32[2,20,9,9] [k2 layout=nhwc]
+  %w3 = const f32[16,20,1,1] @w3
+  %6 = conv2d %5, %w3 {strides=[2,2]} : f32[2,16,5,5] [k3]
+}`,
+	// Channels last through an inverted residual: a 1x1 expansion, a
+	// depthwise conv computed inside the 1x1 projection (whose output is
+	// NHWC), a standalone element-wise pair, and a grouped conv that keeps
+	// the NCHW GEMM on NHWC data.
+	`graph clblock(%x: f32[2,8,7,7]) -> (%9) {
+  %we = const f32[24,8,1,1] @we
+  %1 = conv2d %x, %we : f32[2,24,7,7] [k1 layout=nhwc]
+  %2 = clip %1 {max=6, min=0} : f32[2,24,7,7] [k1 layout=nhwc]
+  %wd = const f32[24,1,3,3] @wd
+  %3 = conv2d %2, %wd {group=24, pads=[1,1,1,1]} : f32[2,24,7,7] [k2 layout=nhwc]
+  %4 = clip %3 {max=6, min=0} : f32[2,24,7,7] [k2 layout=nhwc]
+  %wp = const f32[16,24,1,1] @wp
+  %5 = conv2d %4, %wp : f32[2,16,7,7] [k2 layout=nhwc]
+  %6 = sigmoid %5 : f32[2,16,7,7] [k3 layout=nhwc]
+  %7 = mul %5, %6 : f32[2,16,7,7] [k3 layout=nhwc]
+  %wg = const f32[16,8,3,3] @wg
+  %8 = conv2d %7, %wg {group=2, pads=[1,1,1,1]} : f32[2,16,7,7] [k4 layout=nhwc]
+  %wo = const f32[10,16,1,1] @wo
+  %9 = conv2d %8, %wo : f32[2,10,7,7] [k5]
+}`,
 	`graph gapfc(%x: f32[2,48,3,3]) -> (%3) {
   %1 = global_avgpool %x : f32[2,48,1,1] [k1]
   %2 = reshape %1 {shape=[2,48]} : f32[2,48] [k1]
@@ -247,6 +284,30 @@ func TestGPUTensorCore(t *testing.T) {
 					if e := interp.RelL2(got[k], want[k]); !(e <= 1e-2) {
 						t.Errorf("%s with tile %v split_k %d: relative L2 error %.3g", g.Name, tile, split, e)
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestCompileSchedules compiles every schedule case under every SIMT tile
+// (fp32) and tensor-core tile (fp16) with and without a K split, on the
+// CPU: what the GPU tests run must at least verify and pass llc.
+func TestCompileSchedules(t *testing.T) {
+	if os.Getenv("CNNC_SKIP_LLC") == "1" {
+		t.Skip("CNNC_SKIP_LLC=1")
+	}
+	tiles := append(append([]costmodel.Tile{}, costmodel.TileCandidates...), costmodel.TensorCoreTiles...)
+	for ci := range scheduleCases {
+		for _, tile := range tiles {
+			for _, split := range []int{1, 3} {
+				g, _, _ := scheduled(t, ci, tile, split)
+				precision := "fp32"
+				if tile.TensorCore() {
+					precision = "fp16"
+				}
+				if _, err := codegen.Compile(g, codegen.Options{Model: g.Name, Precision: precision}); err != nil {
+					t.Errorf("%s with tile %v split_k %d: %v", g.Name, tile, split, err)
 				}
 			}
 		}

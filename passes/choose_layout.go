@@ -23,6 +23,9 @@ func ChooseLayout(g *ir.Graph, c *Context) error {
 		return nil
 	}
 	groups := layoutGroups(g)
+	if len(groups) == 0 {
+		return nil
+	}
 	for _, grp := range groups {
 		before := predictNodes(c, grp.kernels)
 		for _, n := range grp.producers {
@@ -37,6 +40,38 @@ func ChooseLayout(g *ir.Graph, c *Context) error {
 			for _, n := range grp.producers {
 				n.Sched.Layout = ""
 			}
+		}
+	}
+	// A group alone pays for the conversions at its edges; all of them
+	// together convert only at the network's edges. Take all where that
+	// beats the group-by-group choice.
+	var all []*ir.Node
+	seen := map[*ir.Node]bool{}
+	chosen := map[*ir.Node]string{}
+	for _, grp := range groups {
+		for _, n := range grp.kernels {
+			if !seen[n] {
+				seen[n] = true
+				all = append(all, n)
+			}
+		}
+		for _, n := range grp.producers {
+			chosen[n] = n.Sched.Layout
+		}
+	}
+	before := predictNodes(c, all)
+	for _, grp := range groups {
+		for _, n := range grp.producers {
+			n.Sched.Layout = ir.LayoutNHWC
+		}
+	}
+	after := predictNodes(c, all)
+	d := Decision{Pass: "choose-layout", Kernel: groups[0].producers[0].Describe(),
+		What: fmt.Sprintf("channels last for all %d groups at once", len(groups)), BeforeNs: before, AfterNs: after, Taken: after < before}
+	c.decide(d)
+	if !d.Taken {
+		for n, l := range chosen {
+			n.Sched.Layout = l
 		}
 	}
 	return nil

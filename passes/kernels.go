@@ -132,8 +132,13 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		ck.TileEff = costmodel.GemmTileEff(m, nn, t)
 		ck.Tile = t
 		if a.Op == ir.OpConv2D {
-			ck.ChannelsLastIn = ir.LayoutOf(a.Inputs[0]) == ir.LayoutNHWC
-			ck.ChannelsLastOut = ir.LayoutOf(k.Root().Out) == ir.LayoutNHWC
+			// The NCHW GEMM runs its threads along pixels: a channels-last
+			// input or output strides. A dense convolution with a
+			// channels-last output is turned around (codegen's
+			// channelsLastProblem) and coalesces both ways.
+			in, out := ir.LayoutOf(a.Inputs[0]) == ir.LayoutNHWC, ir.LayoutOf(k.Root().Out) == ir.LayoutNHWC
+			turned := out && a.Int("group") == 1
+			ck.ChannelsLastIn, ck.ChannelsLastOut = in && !turned, out && !turned
 		}
 		ck.TensorCore = t.TensorCore()
 		ck.FLOPs = a.FLOPs()

@@ -88,12 +88,17 @@ var SplitKCandidates = []int{1, 2, 4, 8, 16}
 
 // GemmShape is a GEMM-core node's problem: C[batch][M][N] += A[M][K] B[K][N].
 // Convolutions map output channels (per group) to M, output pixels of the
-// whole batch to N and the filter window to K, one GEMM per group.
+// whole batch to N and the filter window to K, one GEMM per group; a
+// dense convolution with a channels-last output the other way round.
 func GemmShape(n *ir.Node) (m, nn, k, batch int) {
 	switch n.Op {
 	case ir.OpConv2D:
 		w, y := n.Inputs[1].Type.Shape, n.Out.Type.Shape
 		g := n.Int("group")
+		if g == 1 && ir.LayoutOf(n.Out) == ir.LayoutNHWC {
+			// Channels-last output: pixels are M, output channels N.
+			return y[0] * y[2] * y[3], y[1], w[1] * w[2] * w[3], 1
+		}
 		return y[1] / g, y[0] * y[2] * y[3], w[1] * w[2] * w[3], g
 	case ir.OpGemm:
 		a := n.Inputs[0].Type.Shape
