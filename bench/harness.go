@@ -37,6 +37,9 @@ type Options struct {
 	Precision string
 	// Progress, when set, shows a progress bar of the steps there.
 	Progress io.Writer
+	// Layout is choose-layout's policy for -O2 ("", "nchw" or "nhwc"; see
+	// passes.Options.Layout).
+	Layout string
 	// Baseline "cudnn" also runs the model layer by layer with cuDNN
 	// (runtime/cudnn) in the same precision, checked and timed alike.
 	Baseline string
@@ -209,7 +212,8 @@ func compileVariant(opt Options, lvl int, rep *Report) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, pc, err := codegen.Build(g, codegen.Options{Model: rep.Model, OptLevel: lvl, Precision: opt.Precision}, passes.Options{Profile: opt.Profile, Model: rep.Model})
+	res, pc, err := codegen.Build(g, codegen.Options{Model: rep.Model, OptLevel: lvl, Precision: opt.Precision},
+		passes.Options{Profile: opt.Profile, Model: rep.Model, Layout: opt.Layout})
 	if err != nil {
 		return nil, err
 	}

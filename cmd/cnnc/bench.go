@@ -29,6 +29,7 @@ func runBench(args []string, stdout io.Writer) error {
 	device := fs.Int("device", 0, "CUDA device ordinal")
 	precision := fs.String("precision", "fp32", "tensor storage of both variants: fp32 or fp16")
 	peersFile := fs.String("peers", "", "a JSON-lines `file` of PyTorch measurements (bench/peers/torchvision_models.py peers) to report beside cnnc")
+	layout := fs.String("layout", "auto", "choose-layout's policy at -O2: auto, nchw, or nhwc (every value that can be channels last is: to measure those kernels)")
 	baseline := fs.String("baseline", "", "also run the model layer by layer with `lib` (cudnn: libcudnn.so.9 from $CNNC_CUDNN, the loader path or Python's nvidia/cudnn), checked and timed alike")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -42,6 +43,14 @@ func runBench(args []string, stdout io.Writer) error {
 	}
 	if *precision != "fp32" && *precision != "fp16" {
 		return badInputf("--precision %q, want fp32 or fp16", *precision)
+	}
+	lay := *layout
+	switch lay {
+	case "auto":
+		lay = ""
+	case "nchw", "nhwc":
+	default:
+		return badInputf("--layout %q, want auto, nchw or nhwc", *layout)
 	}
 	if *baseline != "" && *baseline != "cudnn" {
 		return badInputf("--baseline %q, want cudnn", *baseline)
@@ -85,7 +94,7 @@ func runBench(args []string, stdout io.Writer) error {
 		progress = os.Stderr
 	}
 	rep, err := bench.Run(dev, bench.Options{Model: pos[0], Batch: *batch, Iters: *iters, Warmup: *warmup, Seed: *seed,
-		Profile: prof, Dir: dir, Progress: progress, Precision: *precision, Baseline: *baseline})
+		Profile: prof, Dir: dir, Progress: progress, Precision: *precision, Baseline: *baseline, Layout: lay})
 	if err != nil {
 		return err
 	}
