@@ -245,3 +245,23 @@ func TestPrepare(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmKernels: GEMM-core kernels rank by FLOPs, each against its
+// unit's peak; other kernels are left out.
+func TestGemmKernels(t *testing.T) {
+	tc := costmodel.Kernel{Gemm: true, TensorCore: true}
+	simt := costmodel.Kernel{Gemm: true}
+	other := costmodel.Kernel{}
+	v := Variant{Kernels: []KernelRow{
+		{Kernel: "k0_small", FLOPs: 1e6, MeasuredUs: 1, TFLOPS: 1, Features: &simt},
+		{Kernel: "k1_relu", FLOPs: 1e9, MeasuredUs: 1, TFLOPS: 1000, Features: &other},
+		{Kernel: "k2_big", FLOPs: 1e9, MeasuredUs: 2, TFLOPS: 500, Features: &tc},
+	}}
+	got := gemmKernels(v, Ceilings{FP32TFLOPS: 50, FP16TCTFLOPS: 1000})
+	if len(got) != 2 || got[0].Kernel != "k2_big" || got[1].Kernel != "k0_small" {
+		t.Fatalf("gemmKernels = %+v, want k2_big then k0_small", got)
+	}
+	if got[0].Unit != "tensor cores" || math.Abs(got[0].PeakFrac-0.5) > 1e-9 || math.Abs(got[1].PeakFrac-0.02) > 1e-9 {
+		t.Errorf("fractions %+v, want 0.5 of the tensor-core peak and 0.02 of FP32", got)
+	}
+}

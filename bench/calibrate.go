@@ -40,12 +40,19 @@ func Calibrate(dev *cuda.Device, base costmodel.Profile, dir string) (costmodel.
 	var effs [2]float64
 	tiles := [2]costmodel.Tile{costmodel.DefaultTile, {BM: 128, BN: 128, BK: 8, TM: 8, TN: 8}}
 	for i, tile := range tiles {
-		if effs[i], err = convEfficiency(dev, dir, tile, p.FP32TFLOPS); err != nil {
+		if effs[i], err = convEfficiency(dev, dir, tile, "fp32", p.FP32TFLOPS); err != nil {
 			return p, c, err
 		}
 	}
 	c.GemmEff4x4, c.GemmEff8x8 = effs[0], effs[1]
 	p = p.SolveGemmIssue(tiles, effs, calibrationKSlices)
+	// The tensor-core core on the same convolution in fp16, against the
+	// measured tensor-core peak.
+	p.FP16TCTFLOPS = c.FP16TCTFLOPS
+	if c.TensorCoreEff, err = convEfficiency(dev, dir, costmodel.TensorCoreTiles[0], "fp16", c.FP16TCTFLOPS); err != nil {
+		return p, c, err
+	}
+	p.TensorCoreEff = c.TensorCoreEff
 	return p, c, nil
 }
 
@@ -55,7 +62,7 @@ const calibrationKSlices = 2304 / 8
 
 // convEfficiency compiles the calibration convolution with tile and
 // returns its achieved fraction of the FP32 peak.
-func convEfficiency(dev *cuda.Device, dir string, tile costmodel.Tile, peakTFLOPS float64) (float64, error) {
+func convEfficiency(dev *cuda.Device, dir string, tile costmodel.Tile, precision string, peakTFLOPS float64) (float64, error) {
 	g := ir.NewGraph("calibrate_conv")
 	x := g.AddInput("x", ir.Type{DType: ir.F32, Shape: []int{32, 256, 28, 28}})
 	w := interp.Random([]int{256, 256, 3, 3}, 7)
@@ -66,11 +73,11 @@ func convEfficiency(dev *cuda.Device, dir string, tile costmodel.Tile, peakTFLOP
 	}
 	g.Outputs = []*ir.Value{node.Out}
 	node.Sched = ir.Schedule{Tile: tile.Ints(), SplitK: 1}
-	res, err := codegen.Compile(g, codegen.Options{Model: "calibrate_conv"})
+	res, err := codegen.Compile(g, codegen.Options{Model: "calibrate_conv", Precision: precision})
 	if err != nil {
 		return 0, err
 	}
-	ptx := filepath.Join(dir, fmt.Sprintf("calibrate_%d.ptx", tile.TM))
+	ptx := filepath.Join(dir, fmt.Sprintf("calibrate_%d_%s.ptx", tile.TM, precision))
 	if err := res.Write(ptx, false); err != nil {
 		return 0, err
 	}
@@ -85,7 +92,7 @@ func convEfficiency(dev *cuda.Device, dir string, tile costmodel.Tile, peakTFLOP
 	}
 	eff := float64(res.Plan.FLOPs) / (t[0].Median * 1e-3) / (peakTFLOPS * 1e12)
 	if eff <= 0 || eff > 1 {
-		return 0, fmt.Errorf("calibration conv reached %.3g of the FP32 peak", eff)
+		return 0, fmt.Errorf("calibration conv (%s, tile %v) reached %.3g of the peak", precision, tile, eff)
 	}
 	return eff, nil
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"cnnc/artifact"
 	"cnnc/runtime/cudnn"
 	"fmt"
@@ -118,6 +119,43 @@ type Report struct {
 	SpeedupGraph float64           `json:"speedup_graph"`
 	Peers        []Peer            `json:"peers,omitempty"`
 	Baseline     *Baseline         `json:"baseline,omitempty"`
+	// GemmKernels are -O2's GEMM-core kernels, largest first, each against
+	// the peak of the unit it runs on (the kernel benchmark).
+	GemmKernels []KernelBench `json:"gemm_kernels,omitempty"`
+}
+
+// KernelBench is one GEMM-core kernel against its unit's measured peak.
+type KernelBench struct {
+	Kernel     string  `json:"kernel"`
+	Layers     int     `json:"layers"`
+	FLOPs      int64   `json:"model_flops"`
+	MeasuredUs float64 `json:"measured_us"`
+	TFLOPS     float64 `json:"tflops"`
+	// Unit is "tensor cores" (against the fp16 tensor-core peak) or
+	// "FP32" (the SIMT core, against the FP32 peak).
+	Unit     string  `json:"unit"`
+	PeakFrac float64 `json:"fraction_of_unit_peak"`
+}
+
+// gemmKernels ranks a variant's GEMM-core kernels by FLOPs.
+func gemmKernels(v Variant, c Ceilings) []KernelBench {
+	var out []KernelBench
+	for _, k := range v.Kernels {
+		if k.Features == nil || !k.Features.Gemm || k.MeasuredUs <= 0 || k.FLOPs == 0 {
+			continue
+		}
+		b := KernelBench{Kernel: k.Kernel, Layers: len(k.Layers), FLOPs: k.FLOPs, MeasuredUs: k.MeasuredUs, TFLOPS: k.TFLOPS, Unit: "FP32"}
+		peak := c.FP32TFLOPS
+		if k.Features.TensorCore {
+			b.Unit, peak = "tensor cores", c.FP16TCTFLOPS
+		}
+		if peak > 0 {
+			b.PeakFrac = b.TFLOPS / peak
+		}
+		out = append(out, b)
+	}
+	slices.SortStableFunc(out, func(a, b KernelBench) int { return cmp.Compare(b.FLOPs, a.FLOPs) })
+	return out
 }
 
 // Run benchmarks a model at -O0 and -O2 on dev.
@@ -263,6 +301,7 @@ func (p *Prepared) run(dev *cuda.Device, bar *progressbar.ProgressBar) (*Report,
 	o0, o2 := rep.Variants[0], rep.Variants[1]
 	rep.SpeedupPlain = o0.PlainMs / o2.PlainMs
 	rep.SpeedupGraph = o0.GraphMs / o2.GraphMs
+	rep.GemmKernels = gemmKernels(o2, rep.Ceilings)
 	if p.baseline != nil {
 		bar.Describe("cuDNN baseline")
 		if rep.Baseline, err = p.runCudnn(dev); err != nil {

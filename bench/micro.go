@@ -17,12 +17,18 @@ import (
 // Ceilings are the card's rates measured by microbenchmarks.
 type Ceilings struct {
 	FP32TFLOPS float64 `json:"fp32_tflops"` // FMA chains in registers
-	DRAMGBs    float64 `json:"dram_gbs"`    // read + write of a 1 GiB copy
-	LaunchUs   float64 `json:"launch_us"`   // per empty kernel, back to back
+	// FP16TCTFLOPS is the fp16 tensor-core rate (mma.m16n8k16 chains in
+	// registers, f32 accumulation).
+	FP16TCTFLOPS float64 `json:"fp16_tensor_tflops"`
+	DRAMGBs      float64 `json:"dram_gbs"`  // read + write of a 1 GiB copy
+	LaunchUs     float64 `json:"launch_us"` // per empty kernel, back to back
 	// The GEMM core's fraction of the FP32 peak on the calibration
 	// convolution with the 4x4 and 8x8 register tiles (--calibrate only).
 	GemmEff4x4 float64 `json:"gemm_efficiency_4x4,omitempty"`
 	GemmEff8x8 float64 `json:"gemm_efficiency_8x8,omitempty"`
+	// TensorCoreEff is the tensor-core core's fraction of the fp16
+	// tensor-core peak on it (--calibrate only).
+	TensorCoreEff float64 `json:"tensor_core_efficiency,omitempty"`
 }
 
 // copyElems is the copy microbenchmark's size: 256 Mi floats, 1 GiB.
@@ -96,7 +102,8 @@ func MeasureCeilings(dev *cuda.Device, sms int) (Ceilings, error) {
 	peak, err1 := fn(codegen.PeakKernel)
 	cp, err2 := fn(codegen.CopyKernel)
 	empty, err3 := fn(codegen.EmptyKernel)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	mma, err4 := fn(codegen.MMAPeakKernel)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return Ceilings{}, err
 	}
 	var c Ceilings
@@ -117,6 +124,15 @@ func MeasureCeilings(dev *cuda.Device, sms int) (Ceilings, error) {
 	}
 	flops := 2 * float64(codegen.PeakFMAs) * float64(blocks*codegen.PeakThreads)
 	c.FP32TFLOPS = flops / (ms * 1e-3) / 1e12
+
+	// Tensor-core peak: the same grid of 8-warp blocks.
+	ms, err = timeLaunches(dev, 5, func(b *cuda.Batch, s cuda.Stream) error {
+		return b.Launch(mma, cuda.Dim3{X: blocks, Y: 1, Z: 1}, cuda.Dim3{X: codegen.PeakThreads, Y: 1, Z: 1}, 0, s, pp)
+	})
+	if err != nil {
+		return c, fmt.Errorf("tensor-core peak: %w", err)
+	}
+	c.FP16TCTFLOPS = float64(codegen.MMAFLOPsPerWarp) * float64(blocks*codegen.PeakThreads/32) / (ms * 1e-3) / 1e12
 
 	// Bandwidth: copy 1 GiB (2 GiB moved).
 	src, err := dev.Alloc(copyElems * 4)

@@ -14,13 +14,25 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
+// WriteKernels writes the kernel benchmark: -O2's GEMM-core kernels,
+// largest first, against their unit's measured peak.
+func (r *Report) WriteKernels(w io.Writer) {
+	fmt.Fprintf(w, "# cnnc bench --kernels: %s, batch %d, %s, %s\n\n", r.Model, r.Batch, r.Precision, r.Card)
+	fmt.Fprintf(w, "- measured peaks: FP32 %.1f TFLOP/s, fp16 tensor cores %.1f TFLOP/s\n\n", r.Ceilings.FP32TFLOPS, r.Ceilings.FP16TCTFLOPS)
+	fmt.Fprintln(w, "| kernel | layers | GFLOP | measured us | TFLOP/s | unit | of unit peak |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- |")
+	for _, k := range r.GemmKernels {
+		fmt.Fprintf(w, "| %s | %d | %.3f | %.1f | %.1f | %s | %.1f%% |\n", k.Kernel, k.Layers, float64(k.FLOPs)/1e9, k.MeasuredUs, k.TFLOPS, k.Unit, 100*k.PeakFrac)
+	}
+}
+
 // WriteMarkdown writes the report as Markdown: the card and ceilings, the
 // end-to-end table of both variants, and the -O2 kernels.
 func (r *Report) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "# cnnc bench: %s, batch %d, %s\n\n", r.Model, r.Batch, r.Precision)
 	fmt.Fprintf(w, "- card: %s, SM clock %d MHz, %s\n", r.Card, r.SMClockMHz, r.Date)
-	fmt.Fprintf(w, "- measured ceilings: FP32 %.2f TFLOP/s, DRAM %.0f GB/s, launch %.2f us\n",
-		r.Ceilings.FP32TFLOPS, r.Ceilings.DRAMGBs, r.Ceilings.LaunchUs)
+	fmt.Fprintf(w, "- measured ceilings: FP32 %.2f TFLOP/s, fp16 tensor cores %.1f TFLOP/s, DRAM %.0f GB/s, launch %.2f us\n",
+		r.Ceilings.FP32TFLOPS, r.Ceilings.FP16TCTFLOPS, r.Ceilings.DRAMGBs, r.Ceilings.LaunchUs)
 	cal := "datasheet"
 	if r.Profile.Calibrated {
 		cal = "calibrated"
@@ -35,6 +47,11 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 			100*v.UtilPlain, 100*v.UtilGraph, busyString(v.BusyPct), v.PredictedMs, v.Spearman)
 	}
 	fmt.Fprintf(w, "\n-O2 vs -O0: %.2fx with kernel launches, %.2fx with CUDA graphs.\n", r.SpeedupPlain, r.SpeedupGraph)
+	if len(r.GemmKernels) > 0 {
+		k := r.GemmKernels[0]
+		fmt.Fprintf(w, "\nLargest GEMM-core kernel at -O2: %s, %.2f GFLOP in %.1f us: %.1f TFLOP/s, %.1f%% of the measured %s peak.\n",
+			k.Kernel, float64(k.FLOPs)/1e9, k.MeasuredUs, k.TFLOPS, 100*k.PeakFrac, k.Unit)
+	}
 	if b := r.Baseline; b != nil {
 		fmt.Fprintf(w, "\n%s layer by layer (%s, version %d, %d calls): %.4f ms with launches, %.4f ms as a CUDA graph, %.2f%% utilization; "+
 			"rel L2 %.2g vs interp, %.2g vs cnnc -O2; cnnc -O2 is %.2fx its speed (graphs).\n",

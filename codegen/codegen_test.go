@@ -400,3 +400,22 @@ func TestCompileChannelsLast(t *testing.T) {
 		t.Error("channels-last build emits the same LLVM IR as the NCHW one")
 	}
 }
+
+// TestMicroPTX: the microbenchmarks compile to one module with every
+// kernel, the tensor-core one issuing mma.sync.
+func TestMicroPTX(t *testing.T) {
+	backendForTest(t)
+	target, _ := LookupTarget(DefaultTarget)
+	ptx, err := MicroPTX(target, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{PeakKernel, CopyKernel, EmptyKernel, MMAPeakKernel} {
+		if !bytes.Contains(ptx, []byte(".entry "+name)) {
+			t.Errorf("no kernel %s in the microbenchmark PTX", name)
+		}
+	}
+	if n := bytes.Count(ptx, []byte("mma.sync.aligned.m16n8k16")); n < MMAChains {
+		t.Errorf("%d mma.sync instructions, want at least %d (one per chain)", n, MMAChains)
+	}
+}

@@ -29,6 +29,7 @@ func runBench(args []string, stdout io.Writer) error {
 	device := fs.Int("device", 0, "CUDA device ordinal")
 	precision := fs.String("precision", "fp32", "tensor storage of both variants: fp32 or fp16")
 	peersFile := fs.String("peers", "", "a JSON-lines `file` of PyTorch measurements (bench/peers/torchvision_models.py peers) to report beside cnnc")
+	kernels := fs.Bool("kernels", false, "also print the kernel benchmark: every -O2 GEMM-core kernel, largest first, against the measured peak of its unit (tensor cores or FP32)")
 	layout := fs.String("layout", "auto", "choose-layout's policy at -O2: auto, nchw, or nhwc (every value that can be channels last is: to measure those kernels)")
 	baseline := fs.String("baseline", "", "also run the model layer by layer with `lib` (cudnn: libcudnn.so.9 from $CNNC_CUDNN, the loader path or Python's nvidia/cudnn), checked and timed alike")
 	pos, err := fs.parse(args)
@@ -81,8 +82,8 @@ func runBench(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: FP32 %.2f TFLOP/s, DRAM %.0f GB/s, launch %.2f us, GEMM core at %.0f%% (4x4 tile) and %.0f%% (8x8) of FP32 peak: issue efficiency %.2f, shared load %.2f FMA-slots\n",
-			card, c.FP32TFLOPS, c.DRAMGBs, c.LaunchUs, 100*c.GemmEff4x4, 100*c.GemmEff8x8, p.GemmIssueEff, p.SharedLoadInstr)
+		fmt.Fprintf(stdout, "%s: FP32 %.2f TFLOP/s, fp16 tensor cores %.0f TFLOP/s, DRAM %.0f GB/s, launch %.2f us, GEMM core at %.0f%% (4x4 tile) and %.0f%% (8x8) of FP32 peak: issue efficiency %.2f, shared load %.2f FMA-slots; tensor-core core at %.0f%% of its peak\n",
+			card, c.FP32TFLOPS, c.FP16TCTFLOPS, c.DRAMGBs, c.LaunchUs, 100*c.GemmEff4x4, 100*c.GemmEff8x8, p.GemmIssueEff, p.SharedLoadInstr, 100*c.TensorCoreEff)
 		if err := p.Save(*out); err != nil {
 			return err
 		}
@@ -107,6 +108,10 @@ func runBench(args []string, stdout io.Writer) error {
 	}
 	var md bytes.Buffer
 	rep.WriteMarkdown(&md)
+	if *kernels {
+		md.WriteString("\n")
+		rep.WriteKernels(&md)
+	}
 	stdout.Write(md.Bytes())
 	if *mdOut != "" {
 		if err := tensorfile.WriteFileAtomic(*mdOut, md.Bytes()); err != nil {
