@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from the repository root, after `make gpu-bin`
-# here and with carry: [".bin.tgz"] (the script unpacks it). Usage: bench/gpu_check.sh tests|models|bench|survey|nas
+# here and with carry: [".bin.tgz"] (the script unpacks it). Usage: bench/gpu_check.sh tests|models|bench|survey|nas|all
 # Logs go to $OUT; the last lines printed are a summary.
 set -u
 OUT=${OUT:-/tmp/cnnc-out}
@@ -113,13 +113,36 @@ survey() {
   mkdir -p $D
   PYTHONUNBUFFERED=1 python3 bench/peers/torchvision_models.py export --models "$M" --batches 1 --out $D > "$OUT/export.log" 2>&1 || echo "export failed"
   $B/cnnc bench --calibrate -o "$OUT/calibration.json" > "$OUT/calibrate.log" 2>&1
-  $B/cnnc survey --models-dir $D --batch ${BATCHES:-1,32} --precision ${PRECISION:-fp32} --calibration "$OUT/calibration.json" --out "$OUT" 2>&1 | tee "$OUT/survey.log" | tail -25
+  S=/tmp/cnnc-survey
+  rm -rf $S
+  $B/cnnc survey --models-dir $D --batch ${BATCHES:-1,32} --precision ${PRECISION:-fp32} --calibration "$OUT/calibration.json" --out $S 2>&1 | tee "$OUT/survey.log" | tail -25
+  # The device returns at most 8 files: the tables and plots go packed.
+  cp $S/survey.md "$OUT/" 2>/dev/null
+  tar czf "$OUT/survey.tgz" -C /tmp cnnc-survey 2>/dev/null
 }
 
 # nas: the search-space study with the card's calibration.
 nas() {
   $B/cnnc bench --calibrate -o "$OUT/calibration.json" > "$OUT/calibrate.log" 2>&1
-  $B/cnnc nas --samples ${SAMPLES:-300} --measure ${MEASURE:-60} --calibration "$OUT/calibration.json" -o "$OUT/nas.jsonl" --kernels "$OUT/nas_kernels.jsonl" --plots "$OUT" 2>&1 | tee "$OUT/nas.log" | tail -12
+  N=/tmp/cnnc-nas
+  rm -rf $N && mkdir -p $N
+  $B/cnnc nas --samples ${SAMPLES:-300} --measure ${MEASURE:-60} --calibration "$OUT/calibration.json" -o $N/nas.jsonl --kernels $N/nas_kernels.jsonl --plots $N 2>&1 | tee "$OUT/nas.log" | tail -12
+  cp "$OUT/calibration.json" $N/ 2>/dev/null
+  tar czf "$OUT/nas.tgz" -C /tmp cnnc-nas
+}
+
+# all: one device call's worth, each step under its own time limit (the
+# call has 600 s): the GPU tests, the bench with the cuDNN baseline, the
+# NAS study and the survey, every step's files packed.
+all() {
+  local start=$(date +%s)
+  left() { echo $(( ${ALL_BUDGET:-570} - ($(date +%s) - start) )); }
+  timeout 200 bash "$0" tests | tail -7
+  (cd "$OUT" && tar czf tests.tgz test_*.log 2>/dev/null && rm -f test_*.log)
+  [ $(left) -gt 200 ] && BASELINE=${BASELINE-cudnn} timeout $(( $(left) - 150 )) bash "$0" bench | tail -9
+  (cd "$OUT" && tar czf bench.tgz bench.md run.log compile.log export.log calibrate.log 2>/dev/null; rm -f bench.md run.log compile.log export.log calibrate.log)
+  [ $(left) -gt 120 ] && timeout $(( $(left) - 10 )) bash "$0" nas | tail -10
+  echo "all: $(( $(date +%s) - start )) s"
 }
 
 "$@"
