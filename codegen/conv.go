@@ -3,6 +3,7 @@ package codegen
 import (
 	"fmt"
 
+	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/ir"
@@ -104,7 +105,21 @@ func convProblem(c *nodeKernel) gemmProblem {
 		}
 	}
 	if g.OutNHWC && g.G == 1 {
-		return channelsLastProblem(p, g)
+		q := channelsLastProblem(p, g)
+		if x := c.in[0]; g.InNHWC && g.C%8 == 0 && c.prologueAnchor() == nil && elemOf(x) == types.Half {
+			q.loadA8 = func(k *kernel, _, pix, kk, ok value.Value) value.Value {
+				// Eight channels of one tap: k runs (r, q, c), c fastest.
+				ch, rq := k.rem(kk, g.C), k.div(kk, g.C)
+				nb, rest := k.div(pix, hw), k.rem(pix, hw)
+				oh, ow := k.div(rest, g.Wo), k.rem(rest, g.Wo)
+				ih := k.add(k.sub(k.mul(oh, ci(g.SH)), ci(g.PT)), k.mul(k.div(rq, g.KW), ci(g.DH)))
+				iw := k.add(k.sub(k.mul(ow, ci(g.SW)), ci(g.PL)), k.mul(k.rem(rq, g.KW), ci(g.DW)))
+				ok = k.and(ok, k.inRange(ih, g.H), k.inRange(iw, g.W))
+				idx := k.add(k.mul(k.add(k.mul(k.add(k.mul(nb, ci(g.H)), ih), ci(g.W)), iw), ci(g.C)), ch)
+				return k.loadHalf8(x, idx, ok)
+			}
+		}
+		return q
 	}
 	return p
 }

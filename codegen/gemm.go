@@ -23,6 +23,11 @@ type gemmProblem struct {
 	// that B is contiguous along k: the loaders then give consecutive
 	// threads consecutive m or k, so global loads coalesce.
 	AMContig, BKContig bool
+	// loadA8, when set, returns A[z][m][k .. k+7] as eight halves in one
+	// 128-bit load (zero where ok is false), for k a multiple of 8: the
+	// tensor-core core stages A with it (A is k-contiguous, K a multiple
+	// of 8).
+	loadA8 func(k *kernel, z, m, kk, ok value.Value) value.Value
 }
 
 // splitK is how a GEMM's K is divided: Ways slices of Slice each, the
@@ -41,6 +46,7 @@ type gemmBlock struct {
 	ways         int
 	m0, n0, z    value.Value
 	kStart, kEnd value.Value
+	halfShared   bool // the slices are staged as half (the tensor-core core)
 }
 
 func newGemmBlock(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) *gemmBlock {
@@ -64,6 +70,7 @@ type staged struct {
 	v   value.Value
 	buf *llir.Global
 	at  value.Value
+	vec bool // eight halves (loadA8) rather than one float
 }
 
 // loadSlice loads the A and B slice at k0 into registers (zero outside
@@ -74,15 +81,26 @@ func (b *gemmBlock) loadSlice(k *kernel, k0 value.Value, as, bs *llir.Global, aA
 	p, t := b.p, b.t
 	threads := t.Threads()
 	var out []staged
-	for e := 0; e < t.BM*t.BK; e += threads {
-		lin := k.add(k.tid(), ci(e))
-		kk, mm := k.rem(lin, t.BK), k.div(lin, t.BK)
-		if p.AMContig {
-			mm, kk = k.rem(lin, t.BM), k.div(lin, t.BM)
+	if vectors := t.BM * t.BK / 8; b.halfShared && p.loadA8 != nil && !p.AMContig && t.BK%8 == 0 && vectors%threads == 0 {
+		// Eight consecutive k per thread, one 128-bit load and store.
+		for e := 0; e < vectors; e += threads {
+			lin := k.add(k.tid(), ci(e))
+			kk, mm := k.mul(k.rem(lin, t.BK/8), ci(8)), k.div(lin, t.BK/8)
+			m, kg := k.add(b.m0, mm), k.add(k0, kk)
+			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, b.kEnd))
+			out = append(out, staged{v: p.loadA8(k, b.z, m, kg, ok), buf: as, at: aAt(mm, kk), vec: true})
 		}
-		m, kg := k.add(b.m0, mm), k.add(k0, kk)
-		ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, b.kEnd))
-		out = append(out, staged{p.loadA(k, b.z, m, kg, ok), as, aAt(mm, kk)})
+	} else {
+		for e := 0; e < t.BM*t.BK; e += threads {
+			lin := k.add(k.tid(), ci(e))
+			kk, mm := k.rem(lin, t.BK), k.div(lin, t.BK)
+			if p.AMContig {
+				mm, kk = k.rem(lin, t.BM), k.div(lin, t.BM)
+			}
+			m, kg := k.add(b.m0, mm), k.add(k0, kk)
+			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, b.kEnd))
+			out = append(out, staged{v: p.loadA(k, b.z, m, kg, ok), buf: as, at: aAt(mm, kk)})
+		}
 	}
 	for e := 0; e < t.BN*t.BK; e += threads {
 		lin := k.add(k.tid(), ci(e))
@@ -92,7 +110,7 @@ func (b *gemmBlock) loadSlice(k *kernel, k0 value.Value, as, bs *llir.Global, aA
 		}
 		n, kg := k.add(b.n0, nn), k.add(k0, kk)
 		ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, b.kEnd))
-		out = append(out, staged{p.loadB(k, b.z, kg, n, ok), bs, bAt(nn, kk)})
+		out = append(out, staged{v: p.loadB(k, b.z, kg, n, ok), buf: bs, at: bAt(nn, kk)})
 	}
 	return out
 }

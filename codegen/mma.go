@@ -25,8 +25,27 @@ import (
 
 var (
 	half2    = types.NewVector(2, types.Half)
+	half8    = types.NewVector(8, types.Half)
 	mmaFloat = types.NewStruct(f32, f32, f32, f32)
 )
+
+// loadHalf8 reads base[idx .. idx+7] of a half tensor (16-byte aligned)
+// as one 128-bit load; zero where ok is false.
+func (k *kernel) loadHalf8(base, idx, ok value.Value) value.Value {
+	p := k.at(base, k.sel(ok, idx, ci(0)))
+	l := k.b.NewLoad(half8, k.b.NewBitCast(p, types.NewPointer(half8)))
+	l.Align = 16
+	return k.sel(ok, l, constant.NewZeroInitializer(half8))
+}
+
+// storeHalf8 writes eight halves to a shared half array at an index that
+// is a multiple of 8, as one 128-bit store.
+func (k *kernel) storeHalf8(buf *llir.Global, idx, v value.Value) {
+	vp := types.NewPointer(half8)
+	vp.AddrSpace = 3
+	st := k.b.NewStore(v, k.b.NewBitCast(k.sharedAt(buf, idx), vp))
+	st.Align = 16
+}
 
 // mma16816 is D = A B + C on one m16n8k16 tile.
 func (k *kernel) mma16816(a [4]value.Value, b [2]value.Value, c [4]value.Value) [4]value.Value {
@@ -65,6 +84,7 @@ func (k *kernel) loadHalf2(buf *llir.Global, idx value.Value) value.Value {
 // multiple of 32, BN of 32 and BK of 16.
 func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape {
 	blk := newGemmBlock(k, p, t, sk)
+	blk.halfShared = true
 	lane, warp := k.rem(k.tid(), 32), k.div(k.tid(), 32)
 	g, tq := k.div(lane, 4), k.rem(lane, 4)
 	wm, wn := k.div(warp, 4), k.rem(warp, 4) // 2 x 4 warps
@@ -78,6 +98,10 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	bAt := func(nn, kk value.Value) value.Value { return k.madd(nn, ld, kk) }
 	storeSlice := func(vals []staged) {
 		for _, v := range vals {
+			if v.vec {
+				k.storeHalf8(v.buf, v.at, v.v)
+				continue
+			}
 			st := k.b.NewStore(k.b.NewFPTrunc(v.v, types.Half), k.sharedAt(v.buf, v.at))
 			st.Align = 2
 		}

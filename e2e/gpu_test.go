@@ -207,6 +207,18 @@ var scheduleCases = []string{
   %wo = const f32[10,16,1,1] @wo
   %9 = conv2d %8, %wo : f32[2,10,7,7] [k5]
 }`,
+	// A channels-last input of 32 channels into a turned 3x3 conv: in
+	// fp16 the tensor-core core stages it eight channels per 128-bit load.
+	`graph clvec(%x: f32[2,16,6,6]) -> (%5) {
+  %w1 = const f32[32,16,1,1] @w1
+  %1 = conv2d %x, %w1 : f32[2,32,6,6] [k1 layout=nhwc]
+  %2 = relu %1 : f32[2,32,6,6] [k1 layout=nhwc]
+  %w2 = const f32[40,32,3,3] @w2
+  %3 = conv2d %2, %w2 {pads=[1,1,1,1]} : f32[2,40,6,6] [k2 layout=nhwc]
+  %4 = relu %3 : f32[2,40,6,6] [k2 layout=nhwc]
+  %w3 = const f32[8,40,1,1] @w3
+  %5 = conv2d %4, %w3 : f32[2,8,6,6] [k3]
+}`,
 	`graph gapfc(%x: f32[2,48,3,3]) -> (%3) {
   %1 = global_avgpool %x : f32[2,48,1,1] [k1]
   %2 = reshape %1 {shape=[2,48]} : f32[2,48] [k1]
