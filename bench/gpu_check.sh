@@ -103,6 +103,13 @@ for line in open(sys.argv[1]):
         r["model"], r["batch"], v0["median_ms_launches"], v0["median_ms_graph"], v2["median_ms_launches"], v2["median_ms_graph"],
         r["speedup_launches"], r["speedup_graph"], 100 * v2["utilization_graph"], v0["spearman_predicted_vs_measured"], v2["spearman_predicted_vs_measured"],
         100 * (v0["predicted_ms"] / v0["median_ms_launches"] - 1), 100 * (v2["predicted_ms"] / v2["median_ms_launches"] - 1), v2["rel_l2_vs_interp"]))
+    b = r.get("baseline")
+    if b:
+        print("    cudnn: %s" % (b["error"] if b.get("error") else "%.3f/%.3f ms, L2 %.1e vs interp, %.1e vs O2; cnnc O2 %.2fx its speed (graphs)" % (
+            b["median_ms_launches"], b["median_ms_graph"], b["rel_l2_vs_interp"], b["rel_l2_vs_cnnc_O2"], b["cnnc_O2_speedup_graph"])))
+    g = r.get("gemm_kernels")
+    if g:
+        print("    largest GEMM kernel %s: %.1f TFLOP/s, %.1f%% of the %s peak" % (g[0]["kernel"], g[0]["tflops"], 100 * g[0]["fraction_of_unit_peak"], g[0]["unit"]))
 PY
 }
 

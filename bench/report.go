@@ -52,7 +52,9 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "\nLargest GEMM-core kernel at -O2: %s, %.2f GFLOP in %.1f us: %.1f TFLOP/s, %.1f%% of the measured %s peak.\n",
 			k.Kernel, float64(k.FLOPs)/1e9, k.MeasuredUs, k.TFLOPS, 100*k.PeakFrac, k.Unit)
 	}
-	if b := r.Baseline; b != nil {
+	if b := r.Baseline; b != nil && b.Error != "" {
+		fmt.Fprintf(w, "\n%s layer by layer: did not run: %s\n", b.Name, b.Error)
+	} else if b != nil {
 		fmt.Fprintf(w, "\n%s layer by layer (%s, version %d, %d calls): %.4f ms with launches, %.4f ms as a CUDA graph, %.2f%% utilization; "+
 			"rel L2 %.2g vs interp, %.2g vs cnnc -O2; cnnc -O2 is %.2fx its speed (graphs).\n",
 			b.Name, b.Library, b.Version, b.Layers, b.PlainMs, b.GraphMs, 100*b.UtilGraph, b.RelL2, b.RelL2Cnnc, b.SpeedupO2)
