@@ -96,15 +96,6 @@ func (p Profile) Predict(k Kernel) Prediction {
 	var blockWork float64 // instruction slots one block issues
 	occupancy := 1.0
 	switch {
-	case k.Gemm && k.TensorCore:
-		// fp16 tensor cores: FLOPs at the unit's sustained rate, in
-		// FP32-slot equivalents.
-		work := float64(k.FLOPs)
-		if k.TileEff > 0 && k.TileEff < 1 {
-			work /= k.TileEff
-		}
-		work *= p.FP32TFLOPS / (p.FP16TCTFLOPS * p.TensorCoreEff) / 2
-		blockWork = (work + scalar) / float64(blocks)
 	case k.Gemm:
 		side := scalar + p.StoreInstr*float64(k.EpilogueLoads)/p.GemmIssueEff + p.DepthwiseTapInstr*float64(k.PrologueTaps)
 		blockWork = p.gemmBlockInstr(k) + side/float64(blocks)
@@ -168,6 +159,9 @@ func (p Profile) gemmBlockInstr(k Kernel) float64 {
 	if t.BM == 0 {
 		t = DefaultTile
 	}
+	if t.TensorCore() {
+		return p.tensorCoreBlockInstr(k, t)
+	}
 	threads := float64(t.Threads())
 	bk := float64(t.BK)
 	strided := func(on bool) float64 {
@@ -180,6 +174,23 @@ func (p Profile) gemmBlockInstr(k Kernel) float64 {
 		p.StageInstr*bk*(float64(t.BM)+float64(t.BN)*strided(k.ChannelsLastIn))/threads + p.SliceInstr
 	perThread := float64(max(k.KSlices, 1))*step + p.StoreInstr*strided(k.ChannelsLastOut)*float64(t.TM*t.TN)
 	return threads * perThread / p.GemmIssueEff
+}
+
+// tensorCoreBlockInstr is one block of the tensor-core core: its threads
+// stage the slices and load the mma fragments from shared memory as the
+// SIMT core's do, and store their outputs; the mma work itself runs at
+// the tensor cores' rate (TensorCoreEff of the fp16 peak), counted in FP32
+// slots and added: the core does not overlap staging with the mma.
+func (p Profile) tensorCoreBlockInstr(k Kernel, t Tile) float64 {
+	threads := float64(t.Threads())
+	bk := float64(t.BK)
+	mTiles, nTiles := t.BM/2/16, t.BN/4/8 // 2 x 4 warps of m16n8 tiles
+	frags := float64((mTiles*4 + nTiles*2) * t.BK / 16)
+	step := p.StageInstr*bk*float64(t.BM+t.BN)/threads + p.SharedLoadInstr*frags + p.SliceInstr
+	ks := float64(max(k.KSlices, 1))
+	instr := threads * (ks*step + p.StoreInstr*float64(t.BM*t.BN)/threads) / p.GemmIssueEff
+	mmaFLOPs := 2 * float64(t.BM*t.BN) * bk * ks
+	return instr + mmaFLOPs*p.FP32TFLOPS/(p.FP16TCTFLOPS*p.TensorCoreEff)/2
 }
 
 // GemmEfficiency is the fraction of the FP32 peak the GEMM core reaches

@@ -59,8 +59,9 @@ type Profile struct {
 	DepthwiseTapInstr float64 `json:"depthwise_tap_instr"`
 	// MemEff is the fraction of DRAM bandwidth streaming kernels reach.
 	MemEff float64 `json:"memory_efficiency"`
-	// TensorCoreEff is the tensor-core GEMM core's fraction of the fp16
-	// tensor-core peak.
+	// TensorCoreEff is the fraction of the fp16 tensor-core peak the
+	// tensor-core core's mma instructions sustain; its staging, fragment
+	// loads and stores are counted as instructions like the SIMT core's.
 	TensorCoreEff float64 `json:"tensor_core_efficiency"`
 	// LaunchUs is the host's interval between back-to-back launches: a
 	// kernel shorter than that still takes it. GapUs is what the device
