@@ -139,6 +139,10 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 			in, out := ir.LayoutOf(a.Inputs[0]) == ir.LayoutNHWC, ir.LayoutOf(k.Root().Out) == ir.LayoutNHWC
 			turned := out && a.Int("group") == 1
 			ck.ChannelsLastIn, ck.ChannelsLastOut = in && !turned, out && !turned
+			// codegen's loadA8 condition: a turned conv on the tensor
+			// cores reading channels last, channels in eights.
+			ck.VectorStageA = turned && in && t.TensorCore() && a.Inputs[0].Type.Shape[1]%8 == 0 &&
+				len(k.Prologue) == 0 && (t.BM*t.BK/8)%t.Threads() == 0
 		}
 		ck.TensorCore = t.TensorCore()
 		ck.FLOPs = a.FLOPs()
