@@ -104,8 +104,19 @@ func convProblem(c *nodeKernel) gemmProblem {
 			return k.sel(ok, v, cf(0))
 		}
 	}
+	// fp16 weights with K in eights: the tensor-core core stages them
+	// eight per 128-bit load (rows of W are k-contiguous).
+	vecW := elemOf(wt) == types.Half && K%8 == 0
+	if vecW {
+		p.loadA8 = func(k *kernel, z, m, kk, ok value.Value) value.Value {
+			return k.loadHalf8(wt, k.add(k.mul(k.madd(z, g.Mg, m), ci(K)), kk), ok)
+		}
+	}
 	if g.OutNHWC && g.G == 1 {
 		q := channelsLastProblem(p, g)
+		if vecW && !(g.InNHWC && g.KH*g.KW > 1) { // k in W's (c, r, q) order
+			q.loadB8 = func(k *kernel, z, kk, oc, ok value.Value) value.Value { return p.loadA8(k, z, oc, kk, ok) }
+		}
 		if x := c.in[0]; g.InNHWC && g.C%8 == 0 && c.prologueAnchor() == nil && elemOf(x) == types.Half {
 			q.loadA8 = func(k *kernel, _, pix, kk, ok value.Value) value.Value {
 				// Eight channels of one tap: k runs (r, q, c), c fastest.

@@ -28,6 +28,8 @@ type gemmProblem struct {
 	// tensor-core core stages A with it (A is k-contiguous, K a multiple
 	// of 8).
 	loadA8 func(k *kernel, z, m, kk, ok value.Value) value.Value
+	// loadB8 is the same for B[z][k .. k+7][n] (B k-contiguous).
+	loadB8 func(k *kernel, z, kk, n, ok value.Value) value.Value
 }
 
 // splitK is how a GEMM's K is divided: Ways slices of Slice each, the
@@ -101,6 +103,16 @@ func (b *gemmBlock) loadSlice(k *kernel, k0 value.Value, as, bs *llir.Global, aA
 			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, b.kEnd))
 			out = append(out, staged{v: p.loadA(k, b.z, m, kg, ok), buf: as, at: aAt(mm, kk)})
 		}
+	}
+	if vectors := t.BN * t.BK / 8; b.halfShared && p.loadB8 != nil && p.BKContig && t.BK%8 == 0 && vectors%threads == 0 {
+		for e := 0; e < vectors; e += threads {
+			lin := k.add(k.tid(), ci(e))
+			kk, nn := k.mul(k.rem(lin, t.BK/8), ci(8)), k.div(lin, t.BK/8)
+			n, kg := k.add(b.n0, nn), k.add(k0, kk)
+			ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, b.kEnd))
+			out = append(out, staged{v: p.loadB8(k, b.z, kg, n, ok), buf: bs, at: bAt(nn, kk), vec: true})
+		}
+		return out
 	}
 	for e := 0; e < t.BN*t.BK; e += threads {
 		lin := k.add(k.tid(), ci(e))

@@ -139,10 +139,20 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 			in, out := ir.LayoutOf(a.Inputs[0]) == ir.LayoutNHWC, ir.LayoutOf(k.Root().Out) == ir.LayoutNHWC
 			turned := out && a.Int("group") == 1
 			ck.ChannelsLastIn, ck.ChannelsLastOut = in && !turned, out && !turned
-			// codegen's loadA8 condition: a turned conv on the tensor
-			// cores reading channels last, channels in eights.
-			ck.VectorStageA = turned && in && t.TensorCore() && a.Inputs[0].Type.Shape[1]%8 == 0 &&
-				len(k.Prologue) == 0 && (t.BM*t.BK/8)%t.Threads() == 0
+			// codegen's 128-bit staging (loadA8, loadB8) on the tensor
+			// cores: weights with K in eights; a turned conv's channels-
+			// last input with channels in eights.
+			if t.TensorCore() {
+				_, _, kk, _ := costmodel.GemmShape(a)
+				w := a.Inputs[1].Type.Shape
+				vecA, vecB := (t.BM*t.BK/8)%t.Threads() == 0, (t.BN*t.BK/8)%t.Threads() == 0
+				if turned {
+					ck.VectorStageA = vecA && in && a.Inputs[0].Type.Shape[1]%8 == 0 && len(k.Prologue) == 0
+					ck.VectorStageB = vecB && kk%8 == 0 && !(in && w[2]*w[3] > 1)
+				} else {
+					ck.VectorStageA = vecA && kk%8 == 0
+				}
+			}
 		}
 		ck.TensorCore = t.TensorCore()
 		ck.FLOPs = a.FLOPs()

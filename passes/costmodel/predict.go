@@ -22,10 +22,11 @@ type Kernel struct {
 	// last tensor: its threads run along pixels, so those accesses stride
 	// by the channel count (StridedAccessFactor times the cost).
 	ChannelsLastIn, ChannelsLastOut bool
-	// VectorStageA says the tensor-core core stages A eight halves per
-	// 128-bit access (a channels-last input, channels in eights): one
-	// element's index arithmetic, load and store serve eight.
-	VectorStageA bool
+	// VectorStageA and VectorStageB say the tensor-core core stages that
+	// operand eight halves per 128-bit access (weights with K in eights;
+	// a channels-last input with channels in eights): one element's index
+	// arithmetic, load and store serve eight.
+	VectorStageA, VectorStageB bool
 	// Depthwise says a direct depthwise convolution: FLOPs/2 taps, each
 	// costing the profile's DepthwiseTapInstr.
 	Depthwise bool
@@ -190,11 +191,13 @@ func (p Profile) tensorCoreBlockInstr(k Kernel, t Tile) float64 {
 	bk := float64(t.BK)
 	mTiles, nTiles := t.BM/2/16, t.BN/4/8 // 2 x 4 warps of m16n8 tiles
 	frags := float64((mTiles*4 + nTiles*2) * t.BK / 16)
-	stageA := p.StageInstr
-	if k.VectorStageA {
-		stageA /= 8
+	stage := func(vector bool) float64 {
+		if vector {
+			return p.StageInstr / 8
+		}
+		return p.StageInstr
 	}
-	step := (stageA*float64(t.BM)+p.StageInstr*float64(t.BN))*bk/threads + p.SharedLoadInstr*frags + p.SliceInstr
+	step := (stage(k.VectorStageA)*float64(t.BM)+stage(k.VectorStageB)*float64(t.BN))*bk/threads + p.SharedLoadInstr*frags + p.SliceInstr
 	ks := float64(max(k.KSlices, 1))
 	instr := threads * (ks*step + p.StoreInstr*float64(t.BM*t.BN)/threads) / p.GemmIssueEff
 	mmaFLOPs := 2 * float64(t.BM*t.BN) * bk * ks
