@@ -309,7 +309,7 @@ func (p *Prepared) run(dev *cuda.Device, bar *progressbar.ProgressBar) (*Report,
 		// reported; cnnc's own results stand.
 		bar.Describe("cuDNN baseline")
 		if rep.Baseline, err = p.runCudnn(dev); err != nil {
-			rep.Baseline = &Baseline{Name: "cudnn", Error: oneLine(err.Error())}
+			rep.Baseline = &Baseline{Name: "cudnn", Error: OneLine(err)}
 		}
 	}
 	return rep, nil
@@ -620,10 +620,7 @@ func smClock(dev *cuda.Device) int {
 	return c
 }
 
-// oneLine is the first line of s.
-func oneLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
+// OneLine folds a multi-line error (a verifier's list, say) into one line.
+func OneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }

@@ -80,49 +80,56 @@ type staged struct {
 // and bAt(nn, kk). Consecutive threads take consecutive elements along
 // the operand's contiguous dimension, so the loads coalesce.
 func (b *gemmBlock) loadSlice(k *kernel, k0 value.Value, as, bs *llir.Global, aAt, bAt func(x, kk value.Value) value.Value) []staged {
-	p, t := b.p, b.t
+	p := b.p
+	var loadA8, loadB8 func(row, kg, ok value.Value) value.Value
+	if p.loadA8 != nil {
+		loadA8 = func(m, kg, ok value.Value) value.Value { return p.loadA8(k, b.z, m, kg, ok) }
+	}
+	if p.loadB8 != nil {
+		loadB8 = func(n, kg, ok value.Value) value.Value { return p.loadB8(k, b.z, kg, n, ok) }
+	}
+	out := b.stageOperand(k, k0, b.t.BM, b.m0, p.M, !p.AMContig,
+		func(m, kg, ok value.Value) value.Value { return p.loadA(k, b.z, m, kg, ok) }, loadA8, as, aAt)
+	return append(out, b.stageOperand(k, k0, b.t.BN, b.n0, p.N, p.BKContig,
+		func(n, kg, ok value.Value) value.Value { return p.loadB(k, b.z, kg, n, ok) }, loadB8, bs, bAt)...)
+}
+
+// stageOperand loads one operand's slice at k0: rows of the tile from
+// origin (below limit) by BK steps of k, each element with its shared slot
+// at(row, kk). Consecutive threads take consecutive k where the operand is
+// k-contiguous, consecutive rows otherwise; where the core stages half and
+// load8 is given, each thread takes eight consecutive k in one 128-bit
+// load and store.
+func (b *gemmBlock) stageOperand(k *kernel, k0 value.Value, rows int, origin value.Value, limit int, kContig bool,
+	load, load8 func(row, kg, ok value.Value) value.Value, buf *llir.Global, at func(row, kk value.Value) value.Value) []staged {
+	t := b.t
 	threads := t.Threads()
 	var out []staged
-	if vectors := t.BM * t.BK / 8; b.halfShared && p.loadA8 != nil && !p.AMContig && t.BK%8 == 0 && vectors%threads == 0 {
-		// Eight consecutive k per thread, one 128-bit load and store.
-		for e := 0; e < vectors; e += threads {
-			lin := k.add(k.tid(), ci(e))
-			kk, mm := k.mul(k.rem(lin, t.BK/8), ci(8)), k.div(lin, t.BK/8)
-			m, kg := k.add(b.m0, mm), k.add(k0, kk)
-			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, b.kEnd))
-			out = append(out, staged{v: p.loadA8(k, b.z, m, kg, ok), buf: as, at: aAt(mm, kk), vec: true})
+	element := func(row, kk value.Value, vec bool) {
+		r, kg := k.add(origin, row), k.add(k0, kk)
+		ok := k.and(k.lt(r, ci(limit)), k.lt(kg, b.kEnd))
+		ld := load
+		if vec {
+			ld = load8
 		}
-	} else {
-		for e := 0; e < t.BM*t.BK; e += threads {
-			lin := k.add(k.tid(), ci(e))
-			kk, mm := k.rem(lin, t.BK), k.div(lin, t.BK)
-			if p.AMContig {
-				mm, kk = k.rem(lin, t.BM), k.div(lin, t.BM)
-			}
-			m, kg := k.add(b.m0, mm), k.add(k0, kk)
-			ok := k.and(k.lt(m, ci(p.M)), k.lt(kg, b.kEnd))
-			out = append(out, staged{v: p.loadA(k, b.z, m, kg, ok), buf: as, at: aAt(mm, kk)})
-		}
+		out = append(out, staged{v: ld(r, kg, ok), buf: buf, at: at(row, kk), vec: vec})
 	}
-	if vectors := t.BN * t.BK / 8; b.halfShared && p.loadB8 != nil && p.BKContig && t.BK%8 == 0 && vectors%threads == 0 {
+	if vectors := rows * t.BK / 8; b.halfShared && load8 != nil && kContig && t.BK%8 == 0 && vectors%threads == 0 {
 		for e := 0; e < vectors; e += threads {
 			lin := k.add(k.tid(), ci(e))
-			kk, nn := k.mul(k.rem(lin, t.BK/8), ci(8)), k.div(lin, t.BK/8)
-			n, kg := k.add(b.n0, nn), k.add(k0, kk)
-			ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, b.kEnd))
-			out = append(out, staged{v: p.loadB8(k, b.z, kg, n, ok), buf: bs, at: bAt(nn, kk), vec: true})
+			element(k.div(lin, t.BK/8), k.mul(k.rem(lin, t.BK/8), ci(8)), true)
 		}
 		return out
 	}
-	for e := 0; e < t.BN*t.BK; e += threads {
+	for e := 0; e < rows*t.BK; e += threads {
 		lin := k.add(k.tid(), ci(e))
-		nn, kk := k.rem(lin, t.BN), k.div(lin, t.BN)
-		if p.BKContig {
-			kk, nn = k.rem(lin, t.BK), k.div(lin, t.BK)
+		if kContig {
+			kk := k.rem(lin, t.BK)
+			element(k.div(lin, t.BK), kk, false)
+		} else {
+			row := k.rem(lin, rows)
+			element(row, k.div(lin, rows), false)
 		}
-		n, kg := k.add(b.n0, nn), k.add(k0, kk)
-		ok := k.and(k.lt(n, ci(p.N)), k.lt(kg, b.kEnd))
-		out = append(out, staged{v: p.loadB(k, b.z, kg, n, ok), buf: bs, at: bAt(nn, kk)})
 	}
 	return out
 }

@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
+
+	"cnnc/bench"
 )
 
 // command is one subcommand of the CLI.
@@ -82,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		}
-		fmt.Fprintf(stderr, "cnnc %s: %s\n", c.name, oneLine(err))
+		fmt.Fprintf(stderr, "cnnc %s: %s\n", c.name, bench.OneLine(err))
 		var ie inputError
 		if errors.As(err, &ie) {
 			return exitBadInput
@@ -91,11 +92,6 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	fmt.Fprintf(stderr, "cnnc: unknown command %q; run 'cnnc --help' for the list\n", args[0])
 	return exitBadInput
-}
-
-// oneLine folds a multi-line error (a verifier's list, say) into one line.
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }
 
 func usage(w io.Writer) {

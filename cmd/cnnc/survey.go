@@ -122,8 +122,8 @@ func runSurvey(args []string, stdout io.Writer) error {
 		}
 		if err != nil {
 			// A model that fails is reported and the survey goes on.
-			fmt.Fprintf(stdout, "%s: failed: %s\n", name, oneLine(err))
-			s.Failures[name] = oneLine(err)
+			fmt.Fprintf(stdout, "%s: failed: %s\n", name, bench.OneLine(err))
+			s.Failures[name] = bench.OneLine(err)
 			continue
 		}
 		rep.AddPeers(peers)
