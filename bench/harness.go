@@ -228,7 +228,7 @@ func prepare(opt Options, bar *progressbar.ProgressBar) (*Prepared, error) {
 			return nil, err
 		}
 		if _, err := passes.Run(p.baseline, passes.Options{OptLevel: 2, Profile: opt.Profile, Model: rep.Model,
-			Disable: []string{"fuse-epilogue", "fuse-depthwise-pointwise", "fuse-pooling", "fuse-elementwise", "tile", "plan-memory"}}); err != nil {
+			Disable: []string{"choose-layout", "fuse-epilogue", "fuse-depthwise-pointwise", "fuse-pooling", "fuse-elementwise", "tile", "plan-memory"}}); err != nil {
 			return nil, err
 		}
 	default:
