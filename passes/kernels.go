@@ -123,7 +123,7 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 	}
 	switch {
 	case costmodel.IsGemmAnchor(a):
-		m, nn, _, batch := costmodel.GemmShape(a)
+		m, nn, kk, batch := costmodel.GemmShape(a)
 		t := costmodel.TileFromInts(a.Sched.Tile)
 		split := max(a.Sched.SplitK, 1)
 		ck.Gemm = true
@@ -143,7 +143,6 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 			// cores: weights with K in eights; a turned conv's channels-
 			// last input with channels in eights.
 			if t.TensorCore() {
-				_, _, kk, _ := costmodel.GemmShape(a)
 				w := a.Inputs[1].Type.Shape
 				vecA, vecB := (t.BM*t.BK/8)%t.Threads() == 0, (t.BN*t.BK/8)%t.Threads() == 0
 				if turned {
@@ -181,7 +180,6 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 				}
 			}
 		}
-		_, _, kk, _ := costmodel.GemmShape(a)
 		ck.KSlices = costmodel.KSlice(kk, split, t.BK) / t.BK
 		ck.SliceTrips = 1
 		for _, p := range k.Prologue {
