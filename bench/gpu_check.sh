@@ -6,7 +6,9 @@ set -u
 OUT=${OUT:-/tmp/cnnc-out}
 mkdir -p "$OUT"
 B=$PWD/.bin
-[ -f .bin.tgz ] && [ ! -x "$B/cnnc" -o .bin.tgz -nt "$B/cnnc" ] && tar xzf .bin.tgz
+# Unpacked once per new .bin.tgz (the stamp, not the binaries' own times,
+# which tar restores): steps running in parallel never see it rewritten.
+[ -f .bin.tgz ] && [ ! -f "$B/.unpacked" -o .bin.tgz -nt "$B/.unpacked" ] && tar xzf .bin.tgz && touch "$B/.unpacked"
 export CNNC_ONNX_TESTS=$B/onnx-tests
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,driver_version --format=csv,noheader | tee "$OUT/card.txt"
 
@@ -49,6 +51,13 @@ models() {
 import json
 for l in open('$OUT/runs.jsonl'):
     r = json.loads(l); print(r['name'], r['batch'], r.get('rel_l2'), round(r['median_ms'], 3))"
+}
+
+# schedules: every GEMM-core schedule case under every tile, fp32 and fp16,
+# against the interpreter.
+schedules() {
+  (cd "$B" && timeout 300 ./e2e.test -test.v -test.run 'TestGPUSchedules|TestGPUTensorCore' -test.timeout 290s) > "$OUT/test_schedules.log" 2>&1
+  echo "schedules: exit $?; $(grep -E '^(--- |FAIL|ok|PASS)' "$OUT/test_schedules.log" | tr '\n' ' ')"
 }
 
 # bench: calibrate, then cnnc bench (-O0 vs -O2) per model and batch, and
@@ -122,7 +131,9 @@ survey() {
   $B/cnnc bench --calibrate -o "$OUT/calibration.json" > "$OUT/calibrate.log" 2>&1
   S=/tmp/cnnc-survey
   rm -rf $S
-  $B/cnnc survey --models-dir $D --batch ${BATCHES:-1,32} --precision ${PRECISION:-fp32} --calibration "$OUT/calibration.json" --out $S 2>&1 | tee "$OUT/survey.log" | tail -25
+  # Under a deadline the survey stops in time to pack what it measured
+  # (it rewrites its tables after every cell).
+  timeout $(( ${DEADLINE:-$(( $(date +%s) + 100000 ))} - $(date +%s) - 15 )) $B/cnnc survey --models-dir $D --batch ${BATCHES:-1,32} --precision ${PRECISION:-fp32} --calibration "$OUT/calibration.json" --out $S 2>&1 | tee "$OUT/survey.log" | tail -25
   # The device returns at most 8 files: the tables and plots go packed.
   cp $S/survey.md "$OUT/" 2>/dev/null
   tar czf "$OUT/survey.tgz" -C /tmp cnnc-survey 2>/dev/null
@@ -150,6 +161,29 @@ all() {
   (cd "$OUT" && tar czf bench.tgz bench.md run.log compile.log export.log calibrate.log 2>/dev/null; rm -f bench.md run.log compile.log export.log calibrate.log)
   [ $(left) -gt 120 ] && timeout $(( $(left) - 10 )) bash "$0" nas | tail -10
   echo "all: $(( $(date +%s) - start )) s"
+}
+
+# multi: on a host with four GPUs, one device call's worth run side by
+# side, each step on its own GPU and quarter of the CPUs (so that launch
+# timings do not contend), each writing into its own folder of $OUT:
+# the fp32 bench with the cuDNN baseline (GPU 0), the survey (GPUs 1 and
+# 2), then NAS and the schedule tests (GPU 3). Each folder comes back
+# packed.
+multi() {
+  local n=$(nproc) q=$(( $(nproc) / 4 )) T=${MULTI_BUDGET:-560}
+  run_on() { # gpus cpus name steps...
+    local gpus=$1 cpus=$2 name=$3; shift 3
+    mkdir -p "$OUT/$name"
+    ( export CUDA_VISIBLE_DEVICES=$gpus OUT="$OUT/$name"
+      export DEADLINE=$(( $(date +%s) + T ))
+      for step in "$@"; do timeout $(( DEADLINE - $(date +%s) )) taskset -c $cpus bash "$0" $step; done > "$OUT/$name/steps.log" 2>&1
+      tar czf "$OUT/$name.tgz" -C "$OUT" "$name" && rm -rf "$OUT/$name" ) &
+  }
+  BASELINE=${BASELINE-cudnn} run_on 0 0-$((q-1)) bench bench
+  run_on 1,2 $q-$((3*q-1)) survey survey
+  run_on 3 $((3*q))-$((n-1)) nas nas schedules
+  wait
+  for name in bench survey nas; do tar xzf "$OUT/$name.tgz" -O "$name/steps.log" | tail -14; done
 }
 
 "$@"
