@@ -173,11 +173,12 @@ multi() {
   local n=$(nproc) q=$(( $(nproc) / 4 )) T=${MULTI_BUDGET:-560}
   run_on() { # gpus cpus name steps...
     local gpus=$1 cpus=$2 name=$3; shift 3
-    mkdir -p "$OUT/$name"
-    ( export CUDA_VISIBLE_DEVICES=$gpus OUT="$OUT/$name"
+    local top=$OUT
+    mkdir -p "$top/$name"
+    ( export CUDA_VISIBLE_DEVICES=$gpus OUT="$top/$name"
       export DEADLINE=$(( $(date +%s) + T ))
-      for step in "$@"; do timeout $(( DEADLINE - $(date +%s) )) taskset -c $cpus bash "$0" $step; done > "$OUT/$name/steps.log" 2>&1
-      tar czf "$OUT/$name.tgz" -C "$OUT" "$name" && rm -rf "$OUT/$name" ) &
+      for step in "$@"; do timeout $(( DEADLINE - $(date +%s) )) taskset -c $cpus bash "$0" $step; done > "$top/$name/steps.log" 2>&1
+      tar czf "$top/$name.tgz" -C "$top" "$name" && rm -rf "$top/$name" ) &
   }
   BASELINE=${BASELINE-cudnn} run_on 0 0-$((q-1)) bench bench
   run_on 1,2 $q-$((3*q-1)) survey survey
