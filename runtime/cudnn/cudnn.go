@@ -58,6 +58,7 @@ const (
 
 	crossCorrelation = 1
 	tensorOpMath     = 1 // CUDNN_TENSOR_OP_MATH: tensor cores where the data type allows
+	fmaMath          = 3 // CUDNN_FMA_MATH: FMA kernels only (no TF32, which CUDNN_DEFAULT_MATH permits from sm_80)
 
 	ActSigmoid     = 0
 	ActRelu        = 1

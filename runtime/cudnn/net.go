@@ -288,10 +288,14 @@ func (n *Net) addConv(b *cuda.Batch, nd *ir.Node, x, w, y, bias *ir.Value) error
 	if err := check("cudnnSetConvolutionGroupCount", lib.setConvGroups(c.conv, int32(group))); err != nil {
 		return err
 	}
+	// fp16 on the tensor cores; fp32 in fp32, as cnnc computes it: the
+	// default math type would let cuDNN round fp32 inputs to TF32.
+	mathType := int32(fmaMath)
 	if n.dtype == DataHalf {
-		if err := check("cudnnSetConvolutionMathType", lib.setConvMath(c.conv, tensorOpMath)); err != nil {
-			return err
-		}
+		mathType = tensorOpMath
+	}
+	if err := check("cudnnSetConvolutionMathType", lib.setConvMath(c.conv, mathType)); err != nil {
+		return err
 	}
 	// The fastest algorithm, timed by cuDNN on this card with these shapes.
 	perf := make([]byte, maxAlgos*fwdAlgoPerfBytes)
