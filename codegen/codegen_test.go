@@ -2,7 +2,9 @@ package codegen
 
 import (
 	"bytes"
+	"encoding/binary"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -417,5 +419,63 @@ func TestMicroPTX(t *testing.T) {
 	}
 	if n := bytes.Count(ptx, []byte("mma.sync.aligned.m16n8k16")); n < MMAChains {
 		t.Errorf("%d mma.sync instructions, want at least %d (one per chain)", n, MMAChains)
+	}
+}
+
+// TestOHWIWeights compiles a 3x3 convolution between channels-last values:
+// its launch must read the weights transposed to [oc][r][q][c], and the
+// weights file must not keep an NCHW copy nobody reads.
+func TestOHWIWeights(t *testing.T) {
+	g, err := ir.Parse(`graph ohwi(%x: f32[1,8,5,5]) -> (%3) {
+  %w1 = const f32[16,8,1,1] @w1
+  %1 = conv2d %x, %w1 : f32[1,16,5,5] [k1 layout=nhwc]
+  %w2 = const f32[12,16,3,3] @w2
+  %2 = conv2d %1, %w2 {pads=[1,1,1,1]} : f32[1,12,5,5] [k2 layout=nhwc]
+  %w3 = const f32[4,12,1,1] @w3
+  %3 = conv2d %2, %w3 : f32[1,4,5,5] [k3]
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillConsts(g)
+	var w2 *ir.Node
+	for _, n := range g.Nodes {
+		if n.Op == ir.OpConst && n.Blob == "w2" {
+			w2 = n
+		}
+	}
+	res, err := Lower(g, Options{Model: "ohwi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The weights file holds w1, w2 (transposed) and w3, nothing else.
+	want := artifact.Align(4*16*8) + artifact.Align(4*12*16*9) + artifact.Align(4*4*12)
+	if int64(len(res.Weights)) != want {
+		t.Errorf("weights file of %d bytes, want %d (w1, w2 once, w3)", len(res.Weights), want)
+	}
+	var conv2 *artifact.Launch
+	for i, l := range res.Plan.Launches {
+		if strings.Contains(l.Kernel, "conv3x3") {
+			conv2 = &res.Plan.Launches[i]
+		}
+	}
+	if conv2 == nil {
+		t.Fatalf("no conv3x3 launch in %v", res.Plan.Launches)
+	}
+	off := conv2.Args[1].Offset
+	got := res.Weights[off : off+4*12*16*9]
+	src := w2.Const.Float32s()
+	for oc := range 12 {
+		for c := range 16 {
+			for r := range 3 {
+				for q := range 3 {
+					want := src[((oc*16+c)*3+r)*3+q]
+					at := 4 * (((oc*3+r)*3+q)*16 + c)
+					if v := math.Float32frombits(binary.LittleEndian.Uint32(got[at:])); v != want {
+						t.Fatalf("W[%d][%d][%d][%d] read as %g, want %g (OHWI order)", oc, c, r, q, v, want)
+					}
+				}
+			}
+		}
 	}
 }

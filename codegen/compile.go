@@ -164,6 +164,7 @@ type lowering struct {
 	g       *ir.Graph
 	mod     *module
 	bufs    map[*ir.Value]bufRef
+	ohwi    map[*ir.Value]bufRef // weights transposed for ohwiWeights convolutions
 	weights []byte
 	arena   int64
 	plan    *artifact.Plan
@@ -189,7 +190,7 @@ func Lower(g *ir.Graph, opt Options) (*Result, error) {
 	if precision == "" {
 		precision = "fp32"
 	}
-	l := &lowering{g: g, mod: newModule(), bufs: map[*ir.Value]bufRef{}, memory: opt.Memory, profile: opt.Profile}
+	l := &lowering{g: g, mod: newModule(), bufs: map[*ir.Value]bufRef{}, ohwi: map[*ir.Value]bufRef{}, memory: opt.Memory, profile: opt.Profile}
 	if err := l.mod.setPrecision(precision); err != nil {
 		return nil, err
 	}
@@ -308,10 +309,21 @@ func (l *lowering) placeValues(kernels []*passes.Kernel) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", n.Describe(), err)
 			}
-			off := int64(len(l.weights))
-			l.weights = append(l.weights, data...)
-			l.weights = append(l.weights, make([]byte, artifact.Align(int64(len(l.weights)))-int64(len(l.weights)))...)
-			l.bufs[v] = bufRef{artifact.BufWeights, off}
+			// Each layout some reader wants, once (see ohwiWeights).
+			plain, ohwi := outputs[v], false
+			for _, u := range users[v] {
+				if ohwiWeights(u) && u.Inputs[1] == v {
+					ohwi = true
+				} else {
+					plain = true
+				}
+			}
+			if plain {
+				l.bufs[v] = l.appendWeights(data)
+			}
+			if ohwi {
+				l.ohwi[v] = l.appendWeights(transposeOHWI(data, v.Type.Shape, int(l.esize)))
+			}
 		case n.Op.View && n.Sched.Kernel == 0:
 			l.bufs[v] = l.bufs[n.Inputs[0]]
 		case n.Sched.Kernel != 0 && !roots[n]:
@@ -321,6 +333,14 @@ func (l *lowering) placeValues(kernels []*passes.Kernel) error {
 		}
 	}
 	return nil
+}
+
+// appendWeights adds data to the weights file, aligned, and returns where.
+func (l *lowering) appendWeights(data []byte) bufRef {
+	off := int64(len(l.weights))
+	l.weights = append(l.weights, data...)
+	l.weights = append(l.weights, make([]byte, artifact.Align(int64(len(l.weights)))-int64(len(l.weights)))...)
+	return bufRef{artifact.BufWeights, off}
 }
 
 func checkTensor(v *ir.Value) error {
@@ -538,6 +558,9 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 	}
 	for _, in := range kern.Inputs {
 		b := l.bufs[in]
+		if ohwiWeights(a) && in == a.Inputs[1] {
+			b = l.ohwi[in]
+		}
 		launch.Args = append(launch.Args, artifact.Arg{Buffer: b.buffer, Offset: b.offset})
 	}
 	out := l.bufs[root.Out]

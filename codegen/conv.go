@@ -114,7 +114,16 @@ func convProblem(c *nodeKernel) gemmProblem {
 	}
 	if g.OutNHWC && g.G == 1 {
 		q := channelsLastProblem(p, g)
-		if vecW && !(g.InNHWC && g.KH*g.KW > 1) { // k in W's (c, r, q) order
+		if ohwiWeights(c.n) {
+			// W'[k][oc] with k in (r, q, c) order is the transposed copy's
+			// row oc (see ohwiWeights): read in place, contiguous in k.
+			q.loadB = func(k *kernel, _, kk, oc, ok value.Value) value.Value {
+				return k.loadGuarded(wt, k.madd(oc, K, kk), ok, 0)
+			}
+			q.BKContig = true
+		}
+		if vecW {
+			// k in W's own order: (c, r, q), or (r, q, c) in the OHWI copy.
 			q.loadB8 = func(k *kernel, z, kk, oc, ok value.Value) value.Value { return p.loadA8(k, z, oc, kk, ok) }
 		}
 		if x := c.in[0]; g.InNHWC && g.C%8 == 0 && c.prologueAnchor() == nil && elemOf(x) == types.Half {

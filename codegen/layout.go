@@ -45,3 +45,37 @@ func operandAt(k *kernel, param value.Value, in *ir.Value, co []value.Value, out
 	}
 	return k.loadAt(param, broadcastIndex(k, co, outShape, in.Type.Shape))
 }
+
+// ohwiWeights reports a convolution whose weights the kernel reads in
+// (oc, r, q, c) order, channels fastest: a dense KxK convolution between
+// channels-last values, turned around (channelsLastProblem) so that its K
+// runs over taps then channels. The weights file then holds a copy of
+// W[oc][c][r][q] transposed to W[oc][r][q][c] for it, so that both GEMM
+// operands are contiguous along K (128-bit staging in fp16, coalesced
+// loads in fp32). Constants keep their IR shape; only the bytes move.
+func ohwiWeights(n *ir.Node) bool {
+	if n.Op != ir.OpConv2D || n.Int("group") != 1 || n.Inputs[1].Def == nil || n.Inputs[1].Def.Op != ir.OpConst {
+		return false
+	}
+	w := n.Inputs[1].Type.Shape
+	return w[2]*w[3] > 1 && nhwc(n.Inputs[0]) && nhwc(n.Out)
+}
+
+// transposeOHWI rearranges a constant's bytes (elements of esize bytes,
+// shape [O, I, H, W]) into [O, H, W, I] order.
+func transposeOHWI(data []byte, shape []int, esize int) []byte {
+	o, c, h, w := shape[0], shape[1], shape[2], shape[3]
+	out := make([]byte, len(data))
+	for oc := range o {
+		for ch := range c {
+			for r := range h {
+				for q := range w {
+					src := ((oc*c+ch)*h+r)*w + q
+					dst := ((oc*h+r)*w+q)*c + ch
+					copy(out[dst*esize:(dst+1)*esize], data[src*esize:(src+1)*esize])
+				}
+			}
+		}
+	}
+	return out
+}

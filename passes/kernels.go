@@ -143,11 +143,10 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 			// cores: weights with K in eights; a turned conv's channels-
 			// last input with channels in eights.
 			if t.TensorCore() {
-				w := a.Inputs[1].Type.Shape
 				vecA, vecB := (t.BM*t.BK/8)%t.Threads() == 0, (t.BN*t.BK/8)%t.Threads() == 0
 				if turned {
 					ck.VectorStageA = vecA && in && a.Inputs[0].Type.Shape[1]%8 == 0 && len(k.Prologue) == 0
-					ck.VectorStageB = vecB && kk%8 == 0 && !(in && w[2]*w[3] > 1)
+					ck.VectorStageB = vecB && kk%8 == 0 // KxK weights in (r, q, c) order: codegen's OHWI copy
 				} else {
 					ck.VectorStageA = vecA && kk%8 == 0
 				}
