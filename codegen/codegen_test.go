@@ -366,6 +366,9 @@ func TestTensorCoreKernels(t *testing.T) {
 			if !strings.Contains(s, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") {
 				t.Errorf("tile %v: no m16n8k16 mma in the PTX", tile)
 			}
+			if !strings.Contains(s, "ldmatrix.sync.aligned.m8n8.x4.shared.b16") || strings.Contains(s, "ld.shared.b32") || strings.Contains(s, "ld.shared.u32") {
+				t.Errorf("tile %v: fragments should come from ldmatrix.x4, not 32-bit shared loads", tile)
+			}
 			if strings.Contains(s, ".local") {
 				t.Errorf("tile %v split %d spills", tile, split)
 			}

@@ -1,6 +1,8 @@
 package codegen
 
 import (
+	"fmt"
+
 	llir "github.com/llir/llvm/ir"
 	"github.com/llir/llvm/ir/constant"
 	"github.com/llir/llvm/ir/types"
@@ -12,9 +14,10 @@ import (
 // The tensor-core GEMM core: the block's 256 threads are 8 warps in a 2x4
 // grid, each warp owning a (BM/2) x (BN/4) piece of the block tile made of
 // m16n8k16 mma tiles. A and B slices are staged in shared memory as half,
-// A m-major and B n-major so that both operands' fragments are pairs of
-// halves consecutive in k (one 32-bit shared load each); rows are padded
-// by 8 halves so the eight rows a fragment load touches fall in distinct
+// A m-major and B n-major (k contiguous in both), and each warp reads its
+// fragments with ldmatrix: one instruction per 16x16 A fragment and per
+// pair of 16x8 B fragments. Rows are padded by 8 halves so that they stay
+// 16-byte aligned and the eight rows of an 8x8 matrix fall in distinct
 // banks. Accumulators are float.
 //
 // Fragment layout of mma.m16n8k16 (f16 A/B, f32 C), lane = 4*g + t:
@@ -69,15 +72,25 @@ func (k *kernel) sharedHalf(what string, n int) *llir.Global {
 	return g
 }
 
-// loadHalf2 reads two consecutive halves of a shared half array at an even
-// index as one 32-bit load.
-func (k *kernel) loadHalf2(buf *llir.Global, idx value.Value) value.Value {
-	p := k.sharedAt(buf, idx)
-	vp := types.NewPointer(half2)
-	vp.AddrSpace = 3
-	l := k.b.NewLoad(half2, k.b.NewBitCast(p, vp))
-	l.Align = 4
-	return l
+// ldmatrix loads n (2 or 4) 8x8 matrices of halves from shared memory in
+// one warp-wide instruction (ldmatrix.sync.aligned.m8n8.xN.b16): lane l
+// gives the address of row l%8 of matrix l/8 (16-byte aligned; lanes 16
+// and up are ignored for n = 2), and result i holds, in lane l, halves
+// 2*(l%4) and 2*(l%4)+1 of row l/4 of matrix i: an mma fragment register.
+func (k *kernel) ldmatrix(buf *llir.Global, idx value.Value, n int) []value.Value {
+	sp := types.NewPointer(types.I8)
+	sp.AddrSpace = 3
+	fields := make([]types.Type, n)
+	for i := range fields {
+		fields[i] = i32
+	}
+	name := fmt.Sprintf("llvm.nvvm.ldmatrix.sync.aligned.m8n8.x%d.b16", n)
+	r := k.b.NewCall(k.mod.getIntrinsic(name, types.NewStruct(fields...), sp), k.b.NewBitCast(k.sharedAt(buf, idx), sp))
+	out := make([]value.Value, n)
+	for i := range out {
+		out[i] = k.b.NewBitCast(k.b.NewExtractValue(r, uint64(i)), half2)
+	}
+	return out
 }
 
 // emitGemmTC writes the tensor-core GEMM kernel; the tile's BM must be a
@@ -90,7 +103,11 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	wm, wn := k.div(warp, 4), k.rem(warp, 4) // 2 x 4 warps
 	warpM, warpN := t.BM/2, t.BN/4
 	mTiles, nTiles := warpM/16, warpN/8
-	ld := t.BK + 8 // padded row of halves
+	ld := t.BK + 8 // padded row of halves: 16-byte aligned, the 8 rows an ldmatrix reads in distinct banks
+	// ldmatrix row addresses: lane l gives row l%8 of matrix l/8.
+	mat, r8 := k.div(lane, 8), k.rem(lane, 8)
+	aRow, aCol := k.add(r8, k.mul(k.rem(mat, 2), ci(8))), k.mul(k.div(mat, 2), ci(8))
+	bRow, bCol := k.add(r8, k.mul(k.div(mat, 2), ci(8))), k.mul(k.rem(mat, 2), ci(8))
 	as := k.sharedHalf("A", t.BM*ld)
 	bs := k.sharedHalf("B", t.BN*ld)
 	// As[mm][kk], Bs[nn][kk]: k contiguous for the fragments.
@@ -117,25 +134,26 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 		next := blk.loadSlice(k, k.add(k0, ci(t.BK)), as, bs, aAt, bAt)
 		out := append([]value.Value{}, acc...)
 		for ks := 0; ks < t.BK; ks += 16 {
+			// One ldmatrix.x4 per 16x16 A fragment (matrices: rows 0-7 and
+			// 8-15 at k 0-7, then at k 8-15) and per two 16x8 B fragments
+			// (n 0-7 at k 0-7 and 8-15, then n 8-15); x2 for a last odd one.
 			var af [][4]value.Value
 			for i := 0; i < mTiles; i++ {
-				row := k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i), g))
-				base := k.madd(row, ld, k.add(ci(ks), k.mul(tq, ci(2))))
-				af = append(af, [4]value.Value{
-					k.loadHalf2(as, base),
-					k.loadHalf2(as, k.add(base, ci(8*ld))),
-					k.loadHalf2(as, k.add(base, ci(8))),
-					k.loadHalf2(as, k.add(base, ci(8*ld+8))),
-				})
+				row := k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i), aRow))
+				f := k.ldmatrix(as, k.madd(row, ld, k.add(ci(ks), aCol)), 4)
+				af = append(af, [4]value.Value{f[0], f[1], f[2], f[3]})
 			}
-			for j := 0; j < nTiles; j++ {
-				ncol := k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j), g))
-				base := k.madd(ncol, ld, k.add(ci(ks), k.mul(tq, ci(2))))
-				bf := [2]value.Value{k.loadHalf2(bs, base), k.loadHalf2(bs, k.add(base, ci(8)))}
-				for i := 0; i < mTiles; i++ {
-					o := 4 * (i*nTiles + j)
-					d := k.mma16816(af[i], bf, [4]value.Value{out[o], out[o+1], out[o+2], out[o+3]})
-					copy(out[o:o+4], d[:])
+			for j := 0; j < nTiles; j += 2 {
+				n := min(nTiles-j, 2)
+				ncol := k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j), bRow))
+				f := k.ldmatrix(bs, k.madd(ncol, ld, k.add(ci(ks), bCol)), 2*n)
+				for jj := 0; jj < n; jj++ {
+					bf := [2]value.Value{f[2*jj], f[2*jj+1]}
+					for i := 0; i < mTiles; i++ {
+						o := 4 * (i*nTiles + j + jj)
+						d := k.mma16816(af[i], bf, [4]value.Value{out[o], out[o+1], out[o+2], out[o+3]})
+						copy(out[o:o+4], d[:])
+					}
 				}
 			}
 		}
