@@ -482,3 +482,59 @@ func TestOHWIWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelinedTensorCore: a 3x3 convolution between channels-last fp16
+// values stages both operands 128 bits at a time, so on every tensor-core
+// tile it runs the cp.async pipeline: no register staging (no shared
+// stores), no spills, and its stages fit the 48 KiB of static shared
+// memory.
+func TestPipelinedTensorCore(t *testing.T) {
+	be := backendForTest(t)
+	for _, tile := range costmodel.TensorCoreTiles {
+		for _, split := range []int{1, 2} {
+			g, err := ir.Parse(`graph pipe(%x: f32[2,16,10,10]) -> (%3) {
+  %w1 = const f32[32,16,1,1] @w1
+  %1 = conv2d %x, %w1 : f32[2,32,10,10] [k1 layout=nhwc]
+  %w2 = const f32[48,32,3,3] @w2
+  %2 = conv2d %1, %w2 {pads=[1,1,1,1]} : f32[2,48,10,10] [k2 layout=nhwc]
+  %w3 = const f32[8,48,1,1] @w3
+  %3 = conv2d %2, %w3 : f32[2,8,10,10] [k3]
+}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fillConsts(g)
+			for _, n := range g.Nodes {
+				if n.Op == ir.OpConv2D && n.Inputs[1].Type.Shape[2] == 3 {
+					n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split
+				}
+			}
+			res, err := Lower(g, Options{Precision: "fp16"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ptx, err := be.Compile(res.LLVM, Targets[DefaultTarget])
+			if err != nil {
+				t.Fatalf("tile %v split %d: %v", tile, split, err)
+			}
+			var body string
+			for _, e := range strings.Split(string(ptx), ".entry ")[1:] {
+				if name, _, _ := strings.Cut(e, "("); strings.Contains(name, "conv3x3") && !strings.Contains(name, "reduce") {
+					body = e
+				}
+			}
+			if body == "" {
+				t.Fatalf("tile %v: no conv3x3 kernel", tile)
+			}
+			if !strings.Contains(body, "cp.async.cg.shared.global") || !strings.Contains(body, "cp.async.wait_group") {
+				t.Errorf("tile %v split %d: no cp.async pipeline", tile, split)
+			}
+			if strings.Contains(body, "st.shared") || strings.Contains(body, ".local") {
+				t.Errorf("tile %v split %d: stages through registers or spills", tile, split)
+			}
+			if n := tile.Shared() * tile.PipelineStages(); n > 48<<10 {
+				t.Errorf("tile %v: %d stages of %d bytes exceed 48 KiB of static shared memory", tile, tile.PipelineStages(), tile.Shared())
+			}
+		}
+	}
+}

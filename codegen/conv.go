@@ -108,8 +108,8 @@ func convProblem(c *nodeKernel) gemmProblem {
 	// eight per 128-bit load (rows of W are k-contiguous).
 	vecW := elemOf(wt) == types.Half && K%8 == 0
 	if vecW {
-		p.loadA8 = func(k *kernel, z, m, kk, ok value.Value) value.Value {
-			return k.loadHalf8(wt, k.add(k.mul(k.madd(z, g.Mg, m), ci(K)), kk), ok)
+		p.srcA8 = func(k *kernel, z, m, kk, ok value.Value) half8Src {
+			return half8Src{wt, k.add(k.mul(k.madd(z, g.Mg, m), ci(K)), kk), ok}
 		}
 	}
 	if g.OutNHWC && g.G == 1 {
@@ -124,10 +124,10 @@ func convProblem(c *nodeKernel) gemmProblem {
 		}
 		if vecW {
 			// k in W's own order: (c, r, q), or (r, q, c) in the OHWI copy.
-			q.loadB8 = func(k *kernel, z, kk, oc, ok value.Value) value.Value { return p.loadA8(k, z, oc, kk, ok) }
+			q.srcB8 = func(k *kernel, z, kk, oc, ok value.Value) half8Src { return p.srcA8(k, z, oc, kk, ok) }
 		}
 		if x := c.in[0]; g.InNHWC && g.C%8 == 0 && c.prologueAnchor() == nil && elemOf(x) == types.Half {
-			q.loadA8 = func(k *kernel, _, pix, kk, ok value.Value) value.Value {
+			q.srcA8 = func(k *kernel, _, pix, kk, ok value.Value) half8Src {
 				// Eight channels of one tap: k runs (r, q, c), c fastest.
 				ch, rq := k.rem(kk, g.C), k.div(kk, g.C)
 				nb, rest := k.div(pix, hw), k.rem(pix, hw)
@@ -136,7 +136,7 @@ func convProblem(c *nodeKernel) gemmProblem {
 				iw := k.add(k.sub(k.mul(ow, ci(g.SW)), ci(g.PL)), k.mul(k.rem(rq, g.KW), ci(g.DW)))
 				ok = k.and(ok, k.inRange(ih, g.H), k.inRange(iw, g.W))
 				idx := k.add(k.mul(k.add(k.mul(k.add(k.mul(nb, ci(g.H)), ih), ci(g.W)), iw), ci(g.C)), ch)
-				return k.loadHalf8(x, idx, ok)
+				return half8Src{x, idx, ok}
 			}
 		}
 		return q

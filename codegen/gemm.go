@@ -23,13 +23,19 @@ type gemmProblem struct {
 	// that B is contiguous along k: the loaders then give consecutive
 	// threads consecutive m or k, so global loads coalesce.
 	AMContig, BKContig bool
-	// loadA8, when set, returns A[z][m][k .. k+7] as eight halves in one
-	// 128-bit load (zero where ok is false), for k a multiple of 8: the
-	// tensor-core core stages A with it (A is k-contiguous, K a multiple
-	// of 8).
-	loadA8 func(k *kernel, z, m, kk, ok value.Value) value.Value
-	// loadB8 is the same for B[z][k .. k+7][n] (B k-contiguous).
-	loadB8 func(k *kernel, z, kk, n, ok value.Value) value.Value
+	// srcA8, when set, says where A[z][m][k .. k+7] lies as eight
+	// consecutive halves (16-byte aligned) for k a multiple of 8: the
+	// tensor-core core stages A 128 bits at a time with it (A is
+	// k-contiguous, K a multiple of 8).
+	srcA8 func(k *kernel, z, m, kk, ok value.Value) half8Src
+	// srcB8 is the same for B[z][k .. k+7][n] (B k-contiguous).
+	srcB8 func(k *kernel, z, kk, n, ok value.Value) half8Src
+}
+
+// half8Src is where eight consecutive halves lie: base[idx .. idx+7], or
+// zeros where ok is false.
+type half8Src struct {
+	base, idx, ok value.Value
 }
 
 // splitK is how a GEMM's K is divided: Ways slices of Slice each, the
@@ -72,63 +78,105 @@ type staged struct {
 	v   value.Value
 	buf *llir.Global
 	at  value.Value
-	vec bool // eight halves (loadA8) rather than one float
+	vec bool // eight halves (a half8Src) rather than one float
+	// guard, when not nil, says whether this thread has the element at
+	// all (a tile with fewer 128-bit pieces than threads).
+	guard value.Value
+}
+
+// operand is one GEMM operand as the staging code sees it: the tile's
+// rows from origin (below limit), its scalar loader and, where the core
+// stages half, its 128-bit source.
+type operand struct {
+	rows    int
+	origin  value.Value
+	limit   int
+	kContig bool
+	load    func(row, kg, ok value.Value) value.Value
+	src8    func(row, kg, ok value.Value) half8Src
+	buf     *llir.Global
+	at      func(row, kk value.Value) value.Value
+}
+
+// operands are A and B of the block's problem, staged into as and bs at
+// aAt(mm, kk) and bAt(nn, kk).
+func (b *gemmBlock) operands(k *kernel, as, bs *llir.Global, aAt, bAt func(x, kk value.Value) value.Value) [2]operand {
+	p := b.p
+	a := operand{rows: b.t.BM, origin: b.m0, limit: p.M, kContig: !p.AMContig, buf: as, at: aAt,
+		load: func(m, kg, ok value.Value) value.Value { return p.loadA(k, b.z, m, kg, ok) }}
+	bo := operand{rows: b.t.BN, origin: b.n0, limit: p.N, kContig: p.BKContig, buf: bs, at: bAt,
+		load: func(n, kg, ok value.Value) value.Value { return p.loadB(k, b.z, kg, n, ok) }}
+	if p.srcA8 != nil {
+		a.src8 = func(m, kg, ok value.Value) half8Src { return p.srcA8(k, b.z, m, kg, ok) }
+	}
+	if p.srcB8 != nil {
+		bo.src8 = func(n, kg, ok value.Value) half8Src { return p.srcB8(k, b.z, kg, n, ok) }
+	}
+	return [2]operand{a, bo}
+}
+
+// vectorized says the core stages o 128 bits at a time: eight
+// consecutive k per thread.
+func (b *gemmBlock) vectorized(o operand) bool {
+	return b.halfShared && o.src8 != nil && o.kContig && b.t.BK%8 == 0
+}
+
+// forVectors calls f for each 128-bit piece this thread stages of o's
+// slice at k0: its shared slot, its source, and a guard (nil when every
+// thread has a piece this round; otherwise only where it holds is there
+// one, and src.ok is false elsewhere).
+func (b *gemmBlock) forVectors(k *kernel, o operand, k0 value.Value, f func(at value.Value, src half8Src, guard value.Value)) {
+	t := b.t
+	vectors := o.rows * t.BK / 8
+	for e := 0; e < vectors; e += t.Threads() {
+		lin := k.add(k.tid(), ci(e))
+		var guard value.Value
+		if e+t.Threads() > vectors {
+			guard = k.lt(lin, ci(vectors))
+		}
+		row, kk := k.div(lin, t.BK/8), k.mul(k.rem(lin, t.BK/8), ci(8))
+		r, kg := k.add(o.origin, row), k.add(k0, kk)
+		ok := k.and(k.lt(r, ci(o.limit)), k.lt(kg, b.kEnd))
+		if guard != nil {
+			ok = k.and(ok, guard)
+		}
+		f(o.at(row, kk), o.src8(r, kg, ok), guard)
+	}
 }
 
 // loadSlice loads the A and B slice at k0 into registers (zero outside
-// the problem), each element with its shared-memory slot from aAt(mm, kk)
-// and bAt(nn, kk). Consecutive threads take consecutive elements along
-// the operand's contiguous dimension, so the loads coalesce.
-func (b *gemmBlock) loadSlice(k *kernel, k0 value.Value, as, bs *llir.Global, aAt, bAt func(x, kk value.Value) value.Value) []staged {
-	p := b.p
-	var loadA8, loadB8 func(row, kg, ok value.Value) value.Value
-	if p.loadA8 != nil {
-		loadA8 = func(m, kg, ok value.Value) value.Value { return p.loadA8(k, b.z, m, kg, ok) }
-	}
-	if p.loadB8 != nil {
-		loadB8 = func(n, kg, ok value.Value) value.Value { return p.loadB8(k, b.z, kg, n, ok) }
-	}
-	out := b.stageOperand(k, k0, b.t.BM, b.m0, p.M, !p.AMContig,
-		func(m, kg, ok value.Value) value.Value { return p.loadA(k, b.z, m, kg, ok) }, loadA8, as, aAt)
-	return append(out, b.stageOperand(k, k0, b.t.BN, b.n0, p.N, p.BKContig,
-		func(n, kg, ok value.Value) value.Value { return p.loadB(k, b.z, kg, n, ok) }, loadB8, bs, bAt)...)
+// the problem), each element with its shared-memory slot. Consecutive
+// threads take consecutive elements along the operand's contiguous
+// dimension, so the loads coalesce.
+func (b *gemmBlock) loadSlice(k *kernel, k0 value.Value, ops [2]operand) []staged {
+	return append(b.stageOperand(k, k0, ops[0]), b.stageOperand(k, k0, ops[1])...)
 }
 
-// stageOperand loads one operand's slice at k0: rows of the tile from
-// origin (below limit) by BK steps of k, each element with its shared slot
-// at(row, kk). Consecutive threads take consecutive k where the operand is
-// k-contiguous, consecutive rows otherwise; where the core stages half and
-// load8 is given, each thread takes eight consecutive k in one 128-bit
-// load and store.
-func (b *gemmBlock) stageOperand(k *kernel, k0 value.Value, rows int, origin value.Value, limit int, kContig bool,
-	load, load8 func(row, kg, ok value.Value) value.Value, buf *llir.Global, at func(row, kk value.Value) value.Value) []staged {
+// stageOperand loads one operand's slice at k0: rows of the tile by BK
+// steps of k. Consecutive threads take consecutive k where the operand is
+// k-contiguous, consecutive rows otherwise; a vectorized operand takes
+// eight consecutive k per thread in one 128-bit load.
+func (b *gemmBlock) stageOperand(k *kernel, k0 value.Value, o operand) []staged {
 	t := b.t
-	threads := t.Threads()
 	var out []staged
-	element := func(row, kk value.Value, vec bool) {
-		r, kg := k.add(origin, row), k.add(k0, kk)
-		ok := k.and(k.lt(r, ci(limit)), k.lt(kg, b.kEnd))
-		ld := load
-		if vec {
-			ld = load8
-		}
-		out = append(out, staged{v: ld(r, kg, ok), buf: buf, at: at(row, kk), vec: vec})
-	}
-	if vectors := rows * t.BK / 8; b.halfShared && load8 != nil && kContig && t.BK%8 == 0 && vectors%threads == 0 {
-		for e := 0; e < vectors; e += threads {
-			lin := k.add(k.tid(), ci(e))
-			element(k.div(lin, t.BK/8), k.mul(k.rem(lin, t.BK/8), ci(8)), true)
-		}
+	if b.vectorized(o) {
+		b.forVectors(k, o, k0, func(at value.Value, src half8Src, guard value.Value) {
+			out = append(out, staged{v: k.loadHalf8(src.base, src.idx, src.ok), buf: o.buf, at: at, vec: true, guard: guard})
+		})
 		return out
 	}
-	for e := 0; e < rows*t.BK; e += threads {
+	element := func(row, kk value.Value) {
+		r, kg := k.add(o.origin, row), k.add(k0, kk)
+		ok := k.and(k.lt(r, ci(o.limit)), k.lt(kg, b.kEnd))
+		out = append(out, staged{v: o.load(r, kg, ok), buf: o.buf, at: o.at(row, kk)})
+	}
+	for e := 0; e < o.rows*t.BK; e += t.Threads() {
 		lin := k.add(k.tid(), ci(e))
-		if kContig {
+		if o.kContig {
 			kk := k.rem(lin, t.BK)
-			element(k.div(lin, t.BK), kk, false)
+			element(k.div(lin, t.BK), kk)
 		} else {
-			row := k.rem(lin, rows)
-			element(row, k.div(lin, rows), false)
+			element(k.rem(lin, o.rows), k.div(lin, o.rows))
 		}
 	}
 	return out
@@ -185,10 +233,11 @@ func emitGemm(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape
 	}
 	// The next slice's loads are issued before the current slice's math
 	// and stored after it, so their latency hides behind it.
-	storeSlice(blk.loadSlice(k, blk.kStart, as, bs, aAt, bAt))
+	ops := blk.operands(k, as, bs, aAt, bAt)
+	storeSlice(blk.loadSlice(k, blk.kStart, ops))
 	k.barrier()
 	acc = k.loop(blk.kStart, blk.kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
-		next := blk.loadSlice(k, k.add(k0, ci(t.BK)), as, bs, aAt, bAt)
+		next := blk.loadSlice(k, k.add(k0, ci(t.BK)), ops)
 		out := append([]value.Value{}, acc...)
 		for kk := 0; kk < t.BK; kk++ {
 			a := make([]value.Value, t.TM)

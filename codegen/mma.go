@@ -50,6 +50,30 @@ func (k *kernel) storeHalf8(buf *llir.Global, idx, v value.Value) {
 	st.Align = 16
 }
 
+// cpAsync16 copies src's eight halves to dst[at .. at+7] in shared memory
+// asynchronously (cp.async.cg, 16 bytes, bypassing L1), zeros where
+// src.ok is false (a source size of 0 bytes; the address stays in bounds).
+func (k *kernel) cpAsync16(dst *llir.Global, at value.Value, src half8Src) {
+	sp, gp := types.NewPointer(types.I8), types.NewPointer(types.I8)
+	sp.AddrSpace, gp.AddrSpace = 3, 1
+	f := k.mod.getIntrinsic("llvm.nvvm.cp.async.cg.shared.global.16.s", types.Void, sp, gp, i32)
+	from := k.at(src.base, k.sel(src.ok, src.idx, ci(0)))
+	global := k.b.NewAddrSpaceCast(from, types.NewPointer(types.Half))
+	global.To.(*types.PointerType).AddrSpace = 1
+	k.b.NewCall(f, k.b.NewBitCast(k.sharedAt(dst, at), sp), k.b.NewBitCast(global, gp), k.sel(src.ok, ci(16), ci(0)))
+}
+
+// cpAsyncCommit closes the thread's group of cp.async copies issued so far.
+func (k *kernel) cpAsyncCommit() {
+	k.b.NewCall(k.mod.getIntrinsic("llvm.nvvm.cp.async.commit.group", types.Void))
+}
+
+// cpAsyncWait waits until at most n of the thread's cp.async groups are
+// still pending.
+func (k *kernel) cpAsyncWait(n int) {
+	k.b.NewCall(k.mod.getIntrinsic("llvm.nvvm.cp.async.wait.group", types.Void, i32), ci(n))
+}
+
 // mma16816 is D = A B + C on one m16n8k16 tile.
 func (k *kernel) mma16816(a [4]value.Value, b [2]value.Value, c [4]value.Value) [4]value.Value {
 	f := k.mod.getIntrinsic("llvm.nvvm.mma.m16n8k16.row.col.f32.f32", mmaFloat,
@@ -108,30 +132,13 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	mat, r8 := k.div(lane, 8), k.rem(lane, 8)
 	aRow, aCol := k.add(r8, k.mul(k.rem(mat, 2), ci(8))), k.mul(k.div(mat, 2), ci(8))
 	bRow, bCol := k.add(r8, k.mul(k.div(mat, 2), ci(8))), k.mul(k.rem(mat, 2), ci(8))
-	as := k.sharedHalf("A", t.BM*ld)
-	bs := k.sharedHalf("B", t.BN*ld)
-	// As[mm][kk], Bs[nn][kk]: k contiguous for the fragments.
-	aAt := func(mm, kk value.Value) value.Value { return k.madd(mm, ld, kk) }
-	bAt := func(nn, kk value.Value) value.Value { return k.madd(nn, ld, kk) }
-	storeSlice := func(vals []staged) {
-		for _, v := range vals {
-			if v.vec {
-				k.storeHalf8(v.buf, v.at, v.v)
-				continue
-			}
-			st := k.b.NewStore(k.b.NewFPTrunc(v.v, types.Half), k.sharedAt(v.buf, v.at))
-			st.Align = 2
-		}
-	}
-
 	acc := make([]value.Value, mTiles*nTiles*4)
 	for i := range acc {
 		acc[i] = cf(0)
 	}
-	storeSlice(blk.loadSlice(k, blk.kStart, as, bs, aAt, bAt))
-	k.barrier()
-	acc = k.loop(blk.kStart, blk.kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
-		next := blk.loadSlice(k, k.add(k0, ci(t.BK)), as, bs, aAt, bAt)
+	// mmaSlice runs one BK slice of the warp's mma tiles on the A and B
+	// rows staged at aBase and bBase (As[mm][kk], Bs[nn][kk]: k contiguous).
+	mmaSlice := func(as, bs *llir.Global, aBase, bBase value.Value, acc []value.Value) []value.Value {
 		out := append([]value.Value{}, acc...)
 		for ks := 0; ks < t.BK; ks += 16 {
 			// One ldmatrix.x4 per 16x16 A fragment (matrices: rows 0-7 and
@@ -140,13 +147,13 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 			var af [][4]value.Value
 			for i := 0; i < mTiles; i++ {
 				row := k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i), aRow))
-				f := k.ldmatrix(as, k.madd(row, ld, k.add(ci(ks), aCol)), 4)
+				f := k.ldmatrix(as, k.add(aBase, k.madd(row, ld, k.add(ci(ks), aCol))), 4)
 				af = append(af, [4]value.Value{f[0], f[1], f[2], f[3]})
 			}
 			for j := 0; j < nTiles; j += 2 {
 				n := min(nTiles-j, 2)
 				ncol := k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j), bRow))
-				f := k.ldmatrix(bs, k.madd(ncol, ld, k.add(ci(ks), bCol)), 2*n)
+				f := k.ldmatrix(bs, k.add(bBase, k.madd(ncol, ld, k.add(ci(ks), bCol))), 2*n)
 				for jj := 0; jj < n; jj++ {
 					bf := [2]value.Value{f[2*jj], f[2*jj+1]}
 					for i := 0; i < mTiles; i++ {
@@ -157,11 +164,14 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 				}
 			}
 		}
-		k.barrier()
-		storeSlice(next)
-		k.barrier()
 		return out
-	})
+	}
+	at := func(x, kk value.Value) value.Value { return k.madd(x, ld, kk) }
+	if probe := blk.operands(k, nil, nil, at, at); blk.vectorized(probe[0]) && blk.vectorized(probe[1]) {
+		acc = tcPipelined(k, blk, ld, acc, mmaSlice)
+	} else {
+		acc = tcRegisterStaged(k, blk, ld, acc, mmaSlice)
+	}
 	for i := 0; i < mTiles; i++ {
 		for j := 0; j < nTiles; j++ {
 			for r := 0; r < 4; r++ {
@@ -172,4 +182,95 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 		}
 	}
 	return blk.launch()
+}
+
+// tcRegisterStaged runs the K loop with one shared slice: the next slice's
+// loads are issued into registers before the current slice's mma work and
+// stored (rounded to half) after it.
+func tcRegisterStaged(k *kernel, blk *gemmBlock, ld int, acc []value.Value,
+	mmaSlice func(as, bs *llir.Global, aBase, bBase value.Value, acc []value.Value) []value.Value) []value.Value {
+	t := blk.t
+	as := k.sharedHalf("A", t.BM*ld)
+	bs := k.sharedHalf("B", t.BN*ld)
+	at := func(x, kk value.Value) value.Value { return k.madd(x, ld, kk) }
+	ops := blk.operands(k, as, bs, at, at)
+	storeSlice := func(vals []staged) {
+		for _, v := range vals {
+			if v.vec && v.guard != nil {
+				k.ifThen(v.guard, func() { k.storeHalf8(v.buf, v.at, v.v) })
+				continue
+			}
+			if v.vec {
+				k.storeHalf8(v.buf, v.at, v.v)
+				continue
+			}
+			st := k.b.NewStore(k.b.NewFPTrunc(v.v, types.Half), k.sharedAt(v.buf, v.at))
+			st.Align = 2
+		}
+	}
+	storeSlice(blk.loadSlice(k, blk.kStart, ops))
+	k.barrier()
+	return k.loop(blk.kStart, blk.kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
+		next := blk.loadSlice(k, k.add(k0, ci(t.BK)), ops)
+		out := mmaSlice(as, bs, ci(0), ci(0), acc)
+		k.barrier()
+		storeSlice(next)
+		k.barrier()
+		return out
+	})
+}
+
+// tcPipelined runs the K loop as a multi-stage cp.async pipeline (both
+// operands in 128-bit pieces): S = Tile.PipelineStages slices live in
+// shared memory, S-1 in flight while the mma work runs on the oldest.
+//
+//	issue slices 0 .. S-2 (one cp.async group each)
+//	for each slice i:
+//	    wait until slice i has landed (at most S-2 groups pending); barrier
+//	    issue slice i+S-1 into the stage slice i-1 used (zero-filled past K)
+//	    mma on slice i's stage
+//
+// The barrier also tells every warp that the others are done with slice
+// i-1, so its stage can be overwritten; one barrier per slice.
+func tcPipelined(k *kernel, blk *gemmBlock, ld int, acc []value.Value,
+	mmaSlice func(as, bs *llir.Global, aBase, bBase value.Value, acc []value.Value) []value.Value) []value.Value {
+	t := blk.t
+	stages := t.PipelineStages()
+	aStage, bStage := t.BM*ld, t.BN*ld
+	as := k.sharedHalf("A", stages*aStage)
+	bs := k.sharedHalf("B", stages*bStage)
+	at := func(x, kk value.Value) value.Value { return k.madd(x, ld, kk) }
+	ops := blk.operands(k, as, bs, at, at)
+	issue := func(k0, stage value.Value) {
+		for i, o := range ops {
+			base := k.mul(stage, ci([]int{aStage, bStage}[i]))
+			blk.forVectors(k, o, k0, func(at value.Value, src half8Src, guard value.Value) {
+				if guard != nil {
+					k.ifThen(guard, func() { k.cpAsync16(o.buf, k.add(base, at), src) })
+					return
+				}
+				k.cpAsync16(o.buf, k.add(base, at), src)
+			})
+		}
+		k.cpAsyncCommit()
+	}
+	for s := 0; s < stages-1; s++ {
+		issue(k.add(blk.kStart, ci(s*t.BK)), ci(s))
+	}
+	next := func(s value.Value) value.Value {
+		s1 := k.add(s, ci(1))
+		return k.sel(k.lt(s1, ci(stages)), s1, ci(0))
+	}
+	// Carried: the accumulators, the stage to read and the stage to fill.
+	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-1))
+	carried = k.loop(blk.kStart, blk.kEnd, t.BK, carried, func(k0 value.Value, c []value.Value) []value.Value {
+		read, fill := c[len(acc)], c[len(acc)+1]
+		k.cpAsyncWait(stages - 2)
+		k.barrier()
+		issue(k.add(k0, ci((stages-1)*t.BK)), fill)
+		out := mmaSlice(as, bs, k.mul(read, ci(aStage)), k.mul(read, ci(bStage)), c[:len(acc)])
+		return append(out, next(read), next(fill))
+	})
+	k.cpAsyncWait(0) // the zero-filled slices past K, before the block ends
+	return carried[:len(acc)]
 }

@@ -143,12 +143,14 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 			// cores: weights with K in eights; a turned conv's channels-
 			// last input with channels in eights.
 			if t.TensorCore() {
-				vecA, vecB := (t.BM*t.BK/8)%t.Threads() == 0, (t.BN*t.BK/8)%t.Threads() == 0
 				if turned {
-					ck.VectorStageA = vecA && in && a.Inputs[0].Type.Shape[1]%8 == 0 && len(k.Prologue) == 0
-					ck.VectorStageB = vecB && kk%8 == 0 // KxK weights in (r, q, c) order: codegen's OHWI copy
+					ck.VectorStageA = in && a.Inputs[0].Type.Shape[1]%8 == 0 && len(k.Prologue) == 0
+					ck.VectorStageB = kk%8 == 0 // KxK weights in (r, q, c) order: codegen's OHWI copy
 				} else {
-					ck.VectorStageA = vecA && kk%8 == 0
+					ck.VectorStageA = kk%8 == 0
+				}
+				if ck.Pipelined = ck.VectorStageA && ck.VectorStageB; ck.Pipelined {
+					ck.Shared = t.Shared() * t.PipelineStages()
 				}
 			}
 		}

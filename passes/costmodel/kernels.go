@@ -31,6 +31,13 @@ func (t Tile) Shared() int {
 	return 4 * t.BK * (t.BM + 1 + t.BN)
 }
 
+// PipelineStages is how many K slices the tensor-core core keeps in
+// flight when it stages both operands with cp.async (128-bit pieces):
+// as many as fit the 48 KiB of static shared memory, two to four.
+func (t Tile) PipelineStages() int {
+	return min(4, max(2, 48<<10/t.Shared()))
+}
+
 // Regs estimates registers per thread: accumulators, operands, indices.
 func (t Tile) Regs() int {
 	if t.TensorCore() {

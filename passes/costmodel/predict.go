@@ -27,6 +27,10 @@ type Kernel struct {
 	// a channels-last input with channels in eights): one element's index
 	// arithmetic, load and store serve eight.
 	VectorStageA, VectorStageB bool
+	// Pipelined says both are (VectorStageA and VectorStageB on the
+	// tensor cores): the core then copies slices with cp.async, several
+	// in flight (Tile.PipelineStages), while the mma work runs.
+	Pipelined bool
 	// Depthwise says a direct depthwise convolution: FLOPs/2 taps, each
 	// costing the profile's DepthwiseTapInstr.
 	Depthwise bool
@@ -185,7 +189,8 @@ func (p Profile) gemmBlockInstr(k Kernel) float64 {
 // stage the slices and load the mma fragments from shared memory as the
 // SIMT core's do, and store their outputs; the mma work itself runs at
 // the tensor cores' rate (TensorCoreEff of the fp16 peak), counted in FP32
-// slots and added: the core does not overlap staging with the mma.
+// slots and added where the core stages through registers (no overlap with
+// the mma), the larger of the two where it pipelines cp.async copies.
 func (p Profile) tensorCoreBlockInstr(k Kernel, t Tile) float64 {
 	threads := float64(t.Threads())
 	bk := float64(t.BK)
@@ -204,7 +209,12 @@ func (p Profile) tensorCoreBlockInstr(k Kernel, t Tile) float64 {
 	ks := float64(max(k.KSlices, 1))
 	instr := threads * (ks*step + p.StoreInstr*float64(t.BM*t.BN)/threads) / p.GemmIssueEff
 	mmaFLOPs := 2 * float64(t.BM*t.BN) * bk * ks
-	return instr + mmaFLOPs*p.FP32TFLOPS/(p.FP16TCTFLOPS*p.TensorCoreEff)/2
+	mma := mmaFLOPs * p.FP32TFLOPS / (p.FP16TCTFLOPS * p.TensorCoreEff) / 2
+	if k.Pipelined {
+		// The copies are asynchronous: issue and the mma pipe overlap.
+		return max(instr, mma)
+	}
+	return instr + mma
 }
 
 // GemmEfficiency is the fraction of the FP32 peak the GEMM core reaches
