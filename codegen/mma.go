@@ -53,14 +53,17 @@ func (k *kernel) storeHalf8(buf *llir.Global, idx, v value.Value) {
 // cpAsync16 copies src's eight halves to dst[at .. at+7] in shared memory
 // asynchronously (cp.async.cg, 16 bytes, bypassing L1), zeros where
 // src.ok is false (a source size of 0 bytes; the address stays in bounds).
+// Inline PTX rather than llvm.nvvm.cp.async.cg.shared.global.16.s, which
+// LLVM 16 (the GPU machine's clang) lacks; both addresses are 64-bit
+// registers in their own state space, as llc writes them.
 func (k *kernel) cpAsync16(dst *llir.Global, at value.Value, src half8Src) {
-	sp, gp := types.NewPointer(types.I8), types.NewPointer(types.I8)
-	sp.AddrSpace, gp.AddrSpace = 3, 1
-	f := k.mod.getIntrinsic("llvm.nvvm.cp.async.cg.shared.global.16.s", types.Void, sp, gp, i32)
-	from := k.at(src.base, k.sel(src.ok, src.idx, ci(0)))
-	global := k.b.NewAddrSpaceCast(from, types.NewPointer(types.Half))
-	global.To.(*types.PointerType).AddrSpace = 1
-	k.b.NewCall(f, k.b.NewBitCast(k.sharedAt(dst, at), sp), k.b.NewBitCast(global, gp), k.sel(src.ok, ci(16), ci(0)))
+	gp := types.NewPointer(types.Half)
+	gp.AddrSpace = 1
+	from := k.b.NewAddrSpaceCast(k.at(src.base, k.sel(src.ok, src.idx, ci(0))), gp)
+	sig := types.NewFunc(types.Void, types.I64, types.I64, i32)
+	asm := llir.NewInlineAsm(types.NewPointer(sig), "cp.async.cg.shared.global [$0], [$1], 16, $2;", "l,l,r,~{memory}")
+	asm.SideEffect = true
+	k.b.NewCall(asm, k.b.NewPtrToInt(k.sharedAt(dst, at), types.I64), k.b.NewPtrToInt(from, types.I64), k.sel(src.ok, ci(16), ci(0)))
 }
 
 // cpAsyncCommit closes the thread's group of cp.async copies issued so far.
