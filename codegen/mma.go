@@ -5,6 +5,7 @@ import (
 
 	llir "github.com/llir/llvm/ir"
 	"github.com/llir/llvm/ir/constant"
+	"github.com/llir/llvm/ir/enum"
 	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
 
@@ -77,6 +78,30 @@ func (k *kernel) cpAsyncWait(n int) {
 	k.b.NewCall(k.mod.getIntrinsic("llvm.nvvm.cp.async.wait.group", types.Void, i32), ci(n))
 }
 
+// sharedFloats views a shared half array as floats (half as many).
+func (k *kernel) sharedFloats(buf *llir.Global) value.Value {
+	n := buf.ContentType.(*types.ArrayType).Len / 2
+	pt := types.NewPointer(types.NewArray(n, f32))
+	pt.AddrSpace = 3
+	return k.b.NewBitCast(buf, pt)
+}
+
+// sharedFloatAt is &cs[idx] of a sharedFloats view.
+func (k *kernel) sharedFloatAt(cs value.Value, idx value.Value) value.Value {
+	return k.b.NewGetElementPtr(cs.Type().(*types.PointerType).ElemType, cs, ci(0), idx)
+}
+
+// storeFloat2 writes a and b to cs[idx] and cs[idx+1] (idx even) as one
+// 64-bit shared store.
+func (k *kernel) storeFloat2(cs value.Value, idx, a, b value.Value) {
+	f2 := types.NewVector(2, f32)
+	v := k.b.NewInsertElement(k.b.NewInsertElement(constant.NewUndef(f2), a, ci(0)), b, ci(1))
+	vp := types.NewPointer(f2)
+	vp.AddrSpace = 3
+	st := k.b.NewStore(v, k.b.NewBitCast(k.sharedFloatAt(cs, idx), vp))
+	st.Align = 8
+}
+
 // mma16816 is D = A B + C on one m16n8k16 tile.
 func (k *kernel) mma16816(a [4]value.Value, b [2]value.Value, c [4]value.Value) [4]value.Value {
 	f := k.mod.getIntrinsic("llvm.nvvm.mma.m16n8k16.row.col.f32.f32", mmaFloat,
@@ -139,9 +164,22 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	for i := range acc {
 		acc[i] = cf(0)
 	}
+	// One shared array holds the A stages, then the B stages, and after
+	// the K loop the output tile on its way out (float rows padded by 8).
+	stages := 1
+	at := func(x, kk value.Value) value.Value { return k.madd(x, ld, kk) }
+	probe := blk.operands(k, nil, nil, at, at)
+	pipelined := blk.vectorized(probe[0]) && blk.vectorized(probe[1])
+	if pipelined {
+		stages = t.PipelineStages()
+	}
+	aStage, bStage := t.BM*ld, t.BN*ld
+	bOff := stages * aStage
+	cld := t.BN + 8
+	ab := k.sharedHalf("AB", max(stages*(aStage+bStage), 2*warpM*cld))
 	// mmaSlice runs one BK slice of the warp's mma tiles on the A and B
 	// rows staged at aBase and bBase (As[mm][kk], Bs[nn][kk]: k contiguous).
-	mmaSlice := func(as, bs *llir.Global, aBase, bBase value.Value, acc []value.Value) []value.Value {
+	mmaSlice := func(aBase, bBase value.Value, acc []value.Value) []value.Value {
 		out := append([]value.Value{}, acc...)
 		for ks := 0; ks < t.BK; ks += 16 {
 			// One ldmatrix.x4 per 16x16 A fragment (matrices: rows 0-7 and
@@ -150,13 +188,13 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 			var af [][4]value.Value
 			for i := 0; i < mTiles; i++ {
 				row := k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i), aRow))
-				f := k.ldmatrix(as, k.add(aBase, k.madd(row, ld, k.add(ci(ks), aCol))), 4)
+				f := k.ldmatrix(ab, k.add(aBase, k.madd(row, ld, k.add(ci(ks), aCol))), 4)
 				af = append(af, [4]value.Value{f[0], f[1], f[2], f[3]})
 			}
 			for j := 0; j < nTiles; j += 2 {
 				n := min(nTiles-j, 2)
 				ncol := k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j), bRow))
-				f := k.ldmatrix(bs, k.add(bBase, k.madd(ncol, ld, k.add(ci(ks), bCol))), 2*n)
+				f := k.ldmatrix(ab, k.add(bBase, k.madd(ncol, ld, k.add(ci(ks), bCol))), 2*n)
 				for jj := 0; jj < n; jj++ {
 					bf := [2]value.Value{f[2*jj], f[2*jj+1]}
 					for i := 0; i < mTiles; i++ {
@@ -169,20 +207,43 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 		}
 		return out
 	}
-	at := func(x, kk value.Value) value.Value { return k.madd(x, ld, kk) }
-	if probe := blk.operands(k, nil, nil, at, at); blk.vectorized(probe[0]) && blk.vectorized(probe[1]) {
-		acc = tcPipelined(k, blk, ld, acc, mmaSlice)
+	aAt := func(x, kk value.Value) value.Value { return k.madd(x, ld, kk) }
+	bAt := func(x, kk value.Value) value.Value { return k.add(ci(bOff), k.madd(x, ld, kk)) }
+	ops := blk.operands(k, ab, ab, aAt, bAt)
+	if pipelined {
+		acc = tcPipelined(k, blk, ops, stages, aStage, bStage, acc, mmaSlice)
 	} else {
-		acc = tcRegisterStaged(k, blk, ld, acc, mmaSlice)
+		acc = tcRegisterStaged(k, blk, ops, bOff, acc, mmaSlice)
 	}
-	for i := 0; i < mTiles; i++ {
-		for j := 0; j < nTiles; j++ {
-			for r := 0; r < 4; r++ {
-				m := k.add(blk.m0, k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i+8*(r/2)), g)))
-				n := k.add(blk.n0, k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j+r%2), k.mul(tq, ci(2)))))
-				blk.storeResult(k, m, n, acc[4*(i*nTiles+j)+r])
+	// The epilogue: each half of the warps (wm) in turn parks its
+	// accumulators in shared memory as float pairs (conflict-free: rows 8
+	// floats apart shift a quad's pairs by 8 banks); then every thread
+	// takes consecutive n of the parked rows, so the stores (and the
+	// epilogue's loads) of a warp run along the output's contiguous
+	// dimension instead of touching eight rows at once.
+	cs := k.sharedFloats(ab)
+	k.barrier()
+	for pass := 0; pass < 2; pass++ {
+		k.ifThen(k.icmp(enum.IPredEQ, wm, ci(pass)), func() {
+			for i := 0; i < mTiles; i++ {
+				for j := 0; j < nTiles; j++ {
+					for h := 0; h < 2; h++ {
+						row := k.add(ci(16*i+8*h), g)
+						col := k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j), k.mul(tq, ci(2))))
+						o := 4*(i*nTiles+j) + 2*h
+						k.storeFloat2(cs, k.madd(row, cld, col), acc[o], acc[o+1])
+					}
+				}
 			}
+		})
+		k.barrier()
+		for e := 0; e < warpM*t.BN; e += t.Threads() {
+			lin := k.add(k.tid(), ci(e))
+			row, col := k.div(lin, t.BN), k.rem(lin, t.BN)
+			v := k.b.NewLoad(f32, k.sharedFloatAt(cs, k.madd(row, cld, col)))
+			blk.storeResult(k, k.add(blk.m0, k.add(ci(pass*warpM), row)), k.add(blk.n0, col), v)
 		}
+		k.barrier()
 	}
 	return blk.launch()
 }
@@ -190,13 +251,9 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 // tcRegisterStaged runs the K loop with one shared slice: the next slice's
 // loads are issued into registers before the current slice's mma work and
 // stored (rounded to half) after it.
-func tcRegisterStaged(k *kernel, blk *gemmBlock, ld int, acc []value.Value,
-	mmaSlice func(as, bs *llir.Global, aBase, bBase value.Value, acc []value.Value) []value.Value) []value.Value {
+func tcRegisterStaged(k *kernel, blk *gemmBlock, ops [2]operand, bOff int, acc []value.Value,
+	mmaSlice func(aBase, bBase value.Value, acc []value.Value) []value.Value) []value.Value {
 	t := blk.t
-	as := k.sharedHalf("A", t.BM*ld)
-	bs := k.sharedHalf("B", t.BN*ld)
-	at := func(x, kk value.Value) value.Value { return k.madd(x, ld, kk) }
-	ops := blk.operands(k, as, bs, at, at)
 	storeSlice := func(vals []staged) {
 		for _, v := range vals {
 			if v.vec && v.guard != nil {
@@ -215,7 +272,7 @@ func tcRegisterStaged(k *kernel, blk *gemmBlock, ld int, acc []value.Value,
 	k.barrier()
 	return k.loop(blk.kStart, blk.kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
 		next := blk.loadSlice(k, k.add(k0, ci(t.BK)), ops)
-		out := mmaSlice(as, bs, ci(0), ci(0), acc)
+		out := mmaSlice(ci(0), ci(bOff), acc)
 		k.barrier()
 		storeSlice(next)
 		k.barrier()
@@ -224,8 +281,9 @@ func tcRegisterStaged(k *kernel, blk *gemmBlock, ld int, acc []value.Value,
 }
 
 // tcPipelined runs the K loop as a multi-stage cp.async pipeline (both
-// operands in 128-bit pieces): S = Tile.PipelineStages slices live in
-// shared memory, S-1 in flight while the mma work runs on the oldest.
+// operands in 128-bit pieces): stages slices live in shared memory (A's
+// aStage halves each from 0, B's bStage each after them, where ops puts
+// them), stages-1 in flight while the mma work runs on the oldest.
 //
 //	issue slices 0 .. S-2 (one cp.async group each)
 //	for each slice i:
@@ -235,15 +293,10 @@ func tcRegisterStaged(k *kernel, blk *gemmBlock, ld int, acc []value.Value,
 //
 // The barrier also tells every warp that the others are done with slice
 // i-1, so its stage can be overwritten; one barrier per slice.
-func tcPipelined(k *kernel, blk *gemmBlock, ld int, acc []value.Value,
-	mmaSlice func(as, bs *llir.Global, aBase, bBase value.Value, acc []value.Value) []value.Value) []value.Value {
+func tcPipelined(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage int, acc []value.Value,
+	mmaSlice func(aBase, bBase value.Value, acc []value.Value) []value.Value) []value.Value {
 	t := blk.t
-	stages := t.PipelineStages()
-	aStage, bStage := t.BM*ld, t.BN*ld
-	as := k.sharedHalf("A", stages*aStage)
-	bs := k.sharedHalf("B", stages*bStage)
-	at := func(x, kk value.Value) value.Value { return k.madd(x, ld, kk) }
-	ops := blk.operands(k, as, bs, at, at)
+	bOff := stages * aStage
 	issue := func(k0, stage value.Value) {
 		for i, o := range ops {
 			base := k.mul(stage, ci([]int{aStage, bStage}[i]))
@@ -271,7 +324,7 @@ func tcPipelined(k *kernel, blk *gemmBlock, ld int, acc []value.Value,
 		k.cpAsyncWait(stages - 2)
 		k.barrier()
 		issue(k.add(k0, ci((stages-1)*t.BK)), fill)
-		out := mmaSlice(as, bs, k.mul(read, ci(aStage)), k.mul(read, ci(bStage)), c[:len(acc)])
+		out := mmaSlice(k.mul(read, ci(aStage)), k.add(ci(bOff), k.mul(read, ci(bStage))), c[:len(acc)])
 		return append(out, next(read), next(fill))
 	})
 	k.cpAsyncWait(0) // the zero-filled slices past K, before the block ends

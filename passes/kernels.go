@@ -150,7 +150,7 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 					ck.VectorStageA = kk%8 == 0
 				}
 				if ck.Pipelined = ck.VectorStageA && ck.VectorStageB; ck.Pipelined {
-					ck.Shared = t.Shared() * t.PipelineStages()
+					ck.Shared = t.PipelinedShared()
 				}
 			}
 		}

@@ -22,20 +22,36 @@ func (t Tile) Threads() int {
 	return (t.BM / t.TM) * (t.BN / t.TN)
 }
 
-// Shared is the shared memory the tile stages: float A (padded by one
-// column) and B, or half A and B rows padded by eight.
+// Shared is the shared memory a block of the tile uses: float A (padded
+// by one column) and B; on the tensor cores one stage of half A and B rows
+// padded by eight, or the float output rows of half the warps (padded by
+// eight) that the epilogue parks there after the K loop, whichever is
+// larger.
 func (t Tile) Shared() int {
 	if t.TensorCore() {
-		return 2 * (t.BM + t.BN) * (t.BK + 8)
+		return max(t.StageBytes(), t.EpilogueBytes())
 	}
 	return 4 * t.BK * (t.BM + 1 + t.BN)
+}
+
+// StageBytes is one K slice of a tensor-core tile in shared memory.
+func (t Tile) StageBytes() int { return 2 * (t.BM + t.BN) * (t.BK + 8) }
+
+// EpilogueBytes is the float output rows of half a tensor-core tile's
+// warps, parked in shared memory by the epilogue.
+func (t Tile) EpilogueBytes() int { return 4 * t.BM / 2 * (t.BN + 8) }
+
+// PipelinedShared is the shared memory of the tensor-core core's cp.async
+// pipeline: PipelineStages slices, or the epilogue's rows.
+func (t Tile) PipelinedShared() int {
+	return max(t.PipelineStages()*t.StageBytes(), t.EpilogueBytes())
 }
 
 // PipelineStages is how many K slices the tensor-core core keeps in
 // flight when it stages both operands with cp.async (128-bit pieces):
 // as many as fit the 48 KiB of static shared memory, two to four.
 func (t Tile) PipelineStages() int {
-	return min(4, max(2, 48<<10/t.Shared()))
+	return min(4, max(2, 48<<10/t.StageBytes()))
 }
 
 // Regs estimates registers per thread: accumulators, operands, indices.
