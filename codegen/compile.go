@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/llir/llvm/ir/enum"
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/artifact"
@@ -518,6 +519,13 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 		nparams++
 	}
 	k := l.mod.makeKernel(fmt.Sprintf("k%03d", idx), nparams, threads)
+	// The inputs are only read (plan-memory never gives a kernel's output
+	// the space of a value it reads): with noalias, the NVPTX backend
+	// loads them through the read-only path (ld.global.nc), which ptxas
+	// may move past the kernel's stores.
+	for _, p := range k.params[:len(kern.Inputs)] {
+		p.Attrs = append(p.Attrs, enum.ParamAttrReadOnly)
+	}
 	a, root := kern.Anchor, kern.Root()
 	c := &nodeKernel{k: k, n: a, out: k.params[len(kern.Inputs)], desc: desc, params: map[*ir.Value]value.Value{},
 		prologue: kern.Prologue, epilogue: kern.Epilogue}
