@@ -10,6 +10,7 @@ import (
 	"math"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -90,32 +91,42 @@ func (c *nodeKernel) prologueChain() []*ir.Node {
 }
 
 // applyEpilogue runs the kernel's epilogue on the anchor's value v at the
-// output coordinates coords() gives (computed only when there is one).
-func (c *nodeKernel) applyEpilogue(k *kernel, v value.Value, coords func() []value.Value) value.Value {
+// output coordinates coords() gives (computed only when an operand needs
+// them). at, when not nil, is the element's offset in the anchor's output
+// memory: an operand of the output's shape and layout is read there,
+// without coordinates.
+func (c *nodeKernel) applyEpilogue(k *kernel, v value.Value, coords func() []value.Value, at value.Value) value.Value {
 	if len(c.epilogue) == 0 {
 		return v
 	}
-	return c.applyChain(k, c.epilogue, c.n.Out, v, coords())
+	return c.applyChain(k, c.epilogue, c.n.Out, v, coords, at)
 }
 
 // applyChain applies element-wise nodes to v, the value of cur at
-// coordinates co of cur's shape; other operands are loaded at co with
-// broadcasting (or are immediates).
-func (c *nodeKernel) applyChain(k *kernel, chain []*ir.Node, cur *ir.Value, v value.Value, co []value.Value) value.Value {
-	shape := cur.Type.Shape
+// coordinates co() of cur's shape (at cur's memory offset at, if known);
+// other operands are loaded there with broadcasting (or are immediates).
+func (c *nodeKernel) applyChain(k *kernel, chain []*ir.Node, cur *ir.Value, v value.Value, co func() []value.Value, at value.Value) value.Value {
+	shape, layout := cur.Type.Shape, ir.LayoutOf(cur)
+	var coords []value.Value
 	for _, n := range chain {
 		ops := make([]value.Value, len(n.Inputs))
 		for i, in := range n.Inputs {
-			switch {
-			case in == cur:
+			if in == cur {
 				ops[i] = v
-			default:
-				if s, ok := scalarConst(in); ok {
-					ops[i] = cf(s)
-				} else {
-					ops[i] = operandAt(k, c.params[in], in, co, shape)
-				}
+				continue
 			}
+			if s, ok := scalarConst(in); ok {
+				ops[i] = cf(s)
+				continue
+			}
+			if at != nil && slices.Equal(in.Type.Shape, shape) && ir.LayoutOf(in) == layout {
+				ops[i] = k.loadAt(c.params[in], at)
+				continue
+			}
+			if coords == nil {
+				coords = co()
+			}
+			ops[i] = operandAt(k, c.params[in], in, coords, shape)
 		}
 		if n.Op.Unary != nil {
 			v = emitUnary(k, n, ops[0])
@@ -123,6 +134,9 @@ func (c *nodeKernel) applyChain(k *kernel, chain []*ir.Node, cur *ir.Value, v va
 			v = emitBinary(k, n, ops[0], ops[1])
 		}
 		cur = n.Out
+		if !slices.Equal(cur.Type.Shape, shape) || ir.LayoutOf(cur) != layout {
+			at = nil // a different element from here on
+		}
 	}
 	return v
 }

@@ -82,15 +82,18 @@ func convProblem(c *nodeKernel) gemmProblem {
 			if len(c.in) > 2 {
 				acc = k.fadd(acc, k.loadAt(c.in[2], oc))
 			}
-			nb, rest := k.div(pix, hw), k.rem(pix, hw)
-			acc = c.applyEpilogue(k, acc, func() []value.Value {
+			coords := func() []value.Value {
+				nb, rest := k.div(pix, hw), k.rem(pix, hw)
 				return []value.Value{nb, oc, k.div(rest, g.Wo), k.rem(rest, g.Wo)}
-			})
-			at := k.add(k.mul(k.madd(nb, g.M, oc), ci(hw)), rest)
+			}
+			var at value.Value
 			if g.OutNHWC {
 				at = k.madd(pix, g.M, oc) // pixel-major, channels last
+			} else {
+				nb, rest := k.div(pix, hw), k.rem(pix, hw)
+				at = k.add(k.mul(k.madd(nb, g.M, oc), ci(hw)), rest)
 			}
-			k.store(acc, k.at(y, at))
+			k.store(c.applyEpilogue(k, acc, coords, at), k.at(y, at))
 		},
 	}
 	if dw := c.prologueAnchor(); dw != nil {
@@ -194,7 +197,7 @@ func (c *nodeKernel) depthwiseAt(k *kernel, dw *ir.Node, co []value.Value) value
 			acc = k.fma(wv, xv, acc)
 		}
 	}
-	return c.applyChain(k, c.prologueChain(), dw.Out, acc, co)
+	return c.applyChain(k, c.prologueChain(), dw.Out, acc, func() []value.Value { return co }, nil)
 }
 
 // emitDepthwise is one thread per output element summing its KHxKW window
@@ -219,7 +222,7 @@ func emitDepthwise(c *nodeKernel) (launchShape, error) {
 			acc = k.fma(wv, xv, acc)
 		}
 	}
-	k.store(c.applyEpilogue(k, acc, func() []value.Value { return co }), k.at(c.out, i))
+	k.store(c.applyEpilogue(k, acc, func() []value.Value { return co }, i), k.at(c.out, i))
 	c.describe(fmt.Sprintf("dwconv%dx%d", g.KH, g.KW))
 	return mapShape(total, k.threads), nil
 }
@@ -253,8 +256,8 @@ func gemmOpProblem(c *nodeKernel) gemmProblem {
 				cv := k.loadAt(c.in[2], broadcastIndex(k, []value.Value{m, col}, []int{M, N}, n.Inputs[2].Type.Shape))
 				acc = k.fma(cv, cf(beta), acc)
 			}
-			acc = c.applyEpilogue(k, acc, func() []value.Value { return []value.Value{m, col} })
-			k.store(acc, k.at(c.out, k.madd(m, N, col)))
+			at := k.madd(m, N, col)
+			k.store(c.applyEpilogue(k, acc, func() []value.Value { return []value.Value{m, col} }, at), k.at(c.out, at))
 		},
 	}
 	if gap := c.prologueAnchor(); gap != nil && gap.Op == ir.OpGlobalAvgPool {
@@ -297,7 +300,7 @@ func matmulProblem(c *nodeKernel) (gemmProblem, error) {
 		},
 		store: func(k *kernel, z, m, col, acc value.Value) {
 			idx := k.add(k.mul(z, ci(M*N)), k.madd(m, N, col))
-			acc = c.applyEpilogue(k, acc, func() []value.Value { return k.coords(idx, out) })
+			acc = c.applyEpilogue(k, acc, func() []value.Value { return k.coords(idx, out) }, idx)
 			k.store(acc, k.at(c.out, idx))
 		},
 	}, nil

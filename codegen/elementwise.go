@@ -25,7 +25,7 @@ func emitMap(c *nodeKernel, at func(k *kernel, co []value.Value) value.Value) la
 	k.exitUnless(k.lt(i, ci(total)))
 	// i runs over the output's memory; co are its logical coordinates.
 	co := coordsAt(k, i, c.n.Out)
-	k.store(c.applyEpilogue(k, at(k, co), func() []value.Value { return co }), k.at(c.out, i))
+	k.store(c.applyEpilogue(k, at(k, co), func() []value.Value { return co }, i), k.at(c.out, i))
 	return mapShape(total, k.threads)
 }
 
