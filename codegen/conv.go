@@ -265,9 +265,9 @@ func gemmOpProblem(c *nodeKernel) gemmProblem {
 		hw := int(ir.ShapeElems(x[2:]))
 		src := c.params[gap.Inputs[0]]
 		p.loadA = func(k *kernel, _, m, kk, ok value.Value) value.Value {
-			base := k.mul(k.madd(k.sel(ok, m, ci(0)), x[1], k.sel(ok, kk, ci(0))), ci(hw))
+			row := k.madd(k.sel(ok, m, ci(0)), x[1], k.sel(ok, kk, ci(0)))
 			sum := k.loop(ci(0), ci(hw), 1, []value.Value{cf(0)}, func(j value.Value, s []value.Value) []value.Value {
-				return []value.Value{k.fadd(s[0], k.loadAt(src, k.add(base, j)))}
+				return []value.Value{k.fadd(s[0], k.loadAt(src, poolIndex(k, gap.Inputs[0], row, j)))}
 			})[0]
 			return k.sel(ok, k.fmul(sum, cf(1/float64(hw))), cf(0))
 		}

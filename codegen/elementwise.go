@@ -211,7 +211,7 @@ func emitPool(c *nodeKernel) (launchShape, error) {
 	isMax := n.Op == ir.OpMaxPool
 	c.describe(fmt.Sprintf("%s%dx%d", map[bool]string{true: "maxpool", false: "avgpool"}[isMax], kern[0], kern[1]))
 	return emitMap(c, func(k *kernel, co []value.Value) value.Value {
-		base := k.mul(k.madd(co[0], x[1], co[1]), ci(x[2]*x[3]))
+		in := n.Inputs[0]
 		var acc, count value.Value = cf(0), cf(0)
 		if isMax {
 			acc = cf(math.Inf(-1))
@@ -225,7 +225,7 @@ func emitPool(c *nodeKernel) (launchShape, error) {
 				if isMax {
 					fill = math.Inf(-1)
 				}
-				v := k.loadGuarded(c.in[0], k.add(base, k.madd(ih, x[3], iw)), ok, fill)
+				v := k.loadGuarded(c.in[0], offset4(k, in, []value.Value{co[0], co[1], ih, iw}), ok, fill)
 				if isMax {
 					acc = k.fmax(acc, v)
 					continue

@@ -49,8 +49,8 @@ func emitGlobalPool(c *nodeKernel) (launchShape, error) {
 	x := c.n.Inputs[0].Type.Shape
 	rows, n := x[0]*x[1], int(ir.ShapeElems(x[2:]))
 	row, lane, shape := rowKernel(k, rows)
-	base := k.mul(row, ci(n))
-	load := func(j value.Value) value.Value { return k.loadAt(c.in[0], k.add(base, j)) }
+	in := c.n.Inputs[0]
+	load := func(j value.Value) value.Value { return k.loadAt(c.in[0], poolIndex(k, in, row, j)) }
 	var r value.Value
 	if c.n.Op == ir.OpGlobalMaxPool {
 		r = k.warpReduce(lane, n, cf(math.Inf(-1)), load, k.fmax)
@@ -59,6 +59,18 @@ func emitGlobalPool(c *nodeKernel) (launchShape, error) {
 	}
 	k.ifThen(k.icmp(enum.IPredEQ, lane, ci(0)), func() { k.store(r, k.at(c.out, row)) })
 	return shape, nil
+}
+
+// poolIndex is the offset of element j of the window of global pooling
+// row (n*C + c) in 4-D input in's memory: NCHW or channels last.
+func poolIndex(k *kernel, in *ir.Value, row, j value.Value) value.Value {
+	x := in.Type.Shape
+	hw := int(ir.ShapeElems(x[2:]))
+	if !nhwc(in) {
+		return k.madd(row, hw, j)
+	}
+	c := x[1]
+	return k.add(k.mul(k.madd(k.div(row, c), hw, j), ci(c)), k.rem(row, c))
 }
 
 // emitReduceMean: one warp per output element sums the reduced axes.

@@ -167,3 +167,40 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyLayouts: channels-last values may flow between convolutions,
+// pools and same-shape element-wise ops of the same layout, and into a
+// global pool; never into an op that reads NCHW, nor out of the graph.
+func TestVerifyLayouts(t *testing.T) {
+	const head = `graph g(%x: f32[1,8,8,8]) -> (%out) {
+  %w = const f32[8,8,1,1] @w
+  %1 = conv2d %x, %w : f32[1,8,8,8] [k1 layout=nhwc]
+`
+	for _, c := range []struct {
+		name, body, bad string
+	}{
+		{"conv to maxpool to conv", `  %2 = maxpool2d %1 {kernel=[2,2], strides=[2,2]} : f32[1,8,4,4] [k2 layout=nhwc]
+  %out = conv2d %2, %w : f32[1,8,4,4] [k3]
+}`, ""},
+		{"conv to global pool", `  %out = global_avgpool %1 : f32[1,8,1,1] [k2]
+}`, ""},
+		{"elementwise of another layout", `  %out = relu %1 : f32[1,8,8,8] [k2]
+}`, "reads NCHW"},
+		{"channels-last graph output", `  %out = maxpool2d %1 {kernel=[2,2], strides=[2,2]} : f32[1,8,4,4] [k2 layout=nhwc]
+}`, "graph output"},
+		{"channels-last softmax", `  %out = softmax %1 {axis=1} : f32[1,8,8,8] [k2 layout=nhwc]
+}`, "channels-last output on a softmax"},
+	} {
+		g, err := Parse(head + c.body)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		err = Verify(g)
+		switch {
+		case c.bad == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.bad != "" && (err == nil || !strings.Contains(err.Error(), c.bad)):
+			t.Errorf("%s: got %v, want an error saying %q", c.name, err, c.bad)
+		}
+	}
+}

@@ -63,9 +63,10 @@ func Verify(g *Graph) error {
 }
 
 // verifyLayouts checks channels-last values: 4-D float outputs of a
-// convolution or a same-shape element-wise op, read only by convolutions
-// (as their input) and by same-shape element-wise ops whose output has
-// the same layout, never a graph output. Everything else reads NCHW.
+// convolution, a max or average pool or a same-shape element-wise op, read
+// only by convolutions (as their input), pools (global ones too) and
+// same-shape element-wise ops whose output has the same layout, never a
+// graph output. Everything else reads NCHW.
 func verifyLayouts(g *Graph, bad func(string, ...any)) {
 	outputs := map[*Value]bool{}
 	for _, v := range g.Outputs {
@@ -80,15 +81,15 @@ func verifyLayouts(g *Graph, bad func(string, ...any)) {
 			bad("%s: layout %q, want %s or none", n.Describe(), n.Sched.Layout, LayoutNHWC)
 			continue
 		}
-		if len(n.Out.Type.Shape) != 4 || !n.Out.Type.DType.IsFloat() || (n.Op != OpConv2D && !IsSameShapeElementwise(n)) {
-			bad("%s: channels-last output on a %s op, want a 4-D convolution or same-shape element-wise output", n.Describe(), n.Op.Name)
+		if len(n.Out.Type.Shape) != 4 || !n.Out.Type.DType.IsFloat() || (n.Op != OpConv2D && !IsWindowPool(n) && !IsSameShapeElementwise(n)) {
+			bad("%s: channels-last output on a %s op, want a 4-D convolution, pool or same-shape element-wise output", n.Describe(), n.Op.Name)
 		}
 		if outputs[n.Out] {
 			bad("%s: a graph output in channels-last layout", n.Describe())
 		}
 		for _, u := range users[n.Out] {
 			switch {
-			case u.Op == OpConv2D && u.Inputs[0] == n.Out:
+			case u.Op == OpConv2D && u.Inputs[0] == n.Out, IsGlobalPool(u), IsWindowPool(u):
 			case IsSameShapeElementwise(u) && u.Sched.Layout == n.Sched.Layout:
 			default:
 				bad("%s: channels-last, read by %s, which reads NCHW", n.Describe(), u.Describe())
@@ -96,6 +97,14 @@ func verifyLayouts(g *Graph, bad func(string, ...any)) {
 		}
 	}
 }
+
+// IsWindowPool reports a max or average pooling over windows, which reads
+// and writes channels last as readily as NCHW.
+func IsWindowPool(n *Node) bool { return n.Op == OpMaxPool || n.Op == OpAvgPool }
+
+// IsGlobalPool reports a global average or max pooling, which reads a
+// channels-last input as readily as an NCHW one.
+func IsGlobalPool(n *Node) bool { return n.Op == OpGlobalAvgPool || n.Op == OpGlobalMaxPool }
 
 // IsSameShapeElementwise reports an element-wise op whose non-scalar
 // operands all have its output's shape (no broadcasting but of scalars).

@@ -10,9 +10,11 @@ import (
 // cost model predicts their kernels run faster so. A group is the values
 // joined by same-shape element-wise ops (which must share a layout, since
 // they index operands and output alike); it may go channels last only if
-// convolutions and same-shape element-wise ops produce all of it and read
-// it (a convolution as its input), and none of it is a graph input or
-// output: every other kernel, and the caller, sees NCHW. A convolution
+// convolutions, max or average pools and same-shape element-wise ops
+// produce all of it and read it (a convolution or pool as its input; a
+// global pooling reads it too), and none
+// of it is a graph input or output: every other kernel, and the caller,
+// sees NCHW. A convolution
 // reading or writing such a group converts on the way, so no transposes
 // are added. The IR's shapes and meaning do not change (ir.LayoutOf).
 //
@@ -101,7 +103,7 @@ func layoutGroups(g *ir.Graph) []layoutGroup {
 	}
 	candidate := func(n *ir.Node) bool {
 		return n != nil && len(n.Out.Type.Shape) == 4 && n.Out.Type.DType.IsFloat() &&
-			(n.Op == ir.OpConv2D || ir.IsSameShapeElementwise(n))
+			(n.Op == ir.OpConv2D || ir.IsWindowPool(n) || ir.IsSameShapeElementwise(n))
 	}
 	for _, n := range g.Nodes {
 		if candidate(n) {
@@ -111,7 +113,7 @@ func layoutGroups(g *ir.Graph) []layoutGroup {
 	// Same-shape element-wise ops join their operands' groups.
 	bad := map[*ir.Node]bool{}
 	for _, n := range g.Nodes {
-		if !candidate(n) || n.Op == ir.OpConv2D {
+		if !candidate(n) || n.Op == ir.OpConv2D || ir.IsWindowPool(n) {
 			continue
 		}
 		for _, in := range n.Inputs {
@@ -139,7 +141,7 @@ func layoutGroups(g *ir.Graph) []layoutGroup {
 		}
 		for _, u := range users[n.Out] {
 			ok := (u.Op == ir.OpConv2D && u.Inputs[0] == n.Out && (len(u.Inputs) < 2 || u.Inputs[1] != n.Out)) ||
-				(candidate(u) && u.Op != ir.OpConv2D)
+				(candidate(u) && u.Op != ir.OpConv2D) || ir.IsGlobalPool(u)
 			if !ok {
 				bad[n] = true
 			}
