@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from the repository root, after `make gpu-bin`
-# here and with carry: [".bin.tgz"] (the script unpacks it). Usage: bench/gpu_check.sh tests|models|bench|survey|nas|all
+# here and with carry: [".bin.tgz"] (the script unpacks it). Usage: bench/gpu_check.sh tests|schedules|models|bench|fp16|peers|survey|nas|all|multi
 # Logs go to $OUT; the last lines printed are a summary.
 set -u
 OUT=${OUT:-/tmp/cnnc-out}
@@ -83,6 +83,7 @@ bench() {
   fi
   P=${PRECISION:-fp32}
   PEERS_ARG=""
+  [ -n "${PEERS_FILE:-}" ] && PEERS_ARG="--peers $PEERS_FILE"
   if [ -n "${PEERS:-}" ]; then
     PYTHONUNBUFFERED=1 python3 bench/peers/torchvision_models.py peers --models "$M" --batches "$(echo ${BENCH_BATCHES:-1 32} | tr ' ' ,)" \
       --precision $P --modes "${PEER_MODES:-eager,graph,reduce-overhead}" > "$OUT/peers.jsonl" 2>"$OUT/peers.log" || echo "peers failed: $(tail -2 $OUT/peers.log)"
@@ -161,6 +162,25 @@ all() {
   (cd "$OUT" && tar czf bench.tgz bench.md run.log compile.log export.log calibrate.log 2>/dev/null; rm -f bench.md run.log compile.log export.log calibrate.log)
   [ $(left) -gt 120 ] && timeout $(( $(left) - 10 )) bash "$0" nas | tail -10
   echo "all: $(( $(date +%s) - start )) s"
+}
+
+# fp16: issue 5's checks in one call: the GPU conformance (fp32 -O0, -O2,
+# -O2 channels last) and the tensor-core tests, then the fp16 bench of the
+# four models at batch 1 and 32 with the cuDNN baseline.
+fp16() {
+  (cd "$B" && timeout 220 ./e2e.test -test.v -test.run 'TestGPUConformance|TestGPUTensorCore' -test.timeout 210s) > "$OUT/test_fp16.log" 2>&1
+  echo "tests: exit $?; $(grep -E '^(--- FAIL|--- PASS|FAIL|ok|PASS|gpu conformance)' "$OUT/test_fp16.log" | tail -4 | tr '\n' ' ')"
+  (cd "$OUT" && tar czf tests.tgz test_fp16.log && rm -f test_fp16.log)
+  MODELS=${MODELS:-resnet18,resnet50,mobilenet_v2,efficientnet_b0} PRECISION=fp16 BASELINE=${BASELINE-cudnn} bench
+}
+
+# peers: PyTorch fp16 on the same models: eager and CUDA-graph replay
+# everywhere, torch.compile (reduce-overhead) on the mobile nets at batch 1.
+peers() {
+  P=bench/peers/torchvision_models.py
+  PYTHONUNBUFFERED=1 python3 $P peers --models resnet18,resnet50,mobilenet_v2,efficientnet_b0 --batches 1,32 --precision fp16 --modes eager,graph > "$OUT/peers.jsonl" 2> "$OUT/peers.log"
+  PYTHONUNBUFFERED=1 python3 $P peers --models mobilenet_v2,efficientnet_b0 --batches 1 --precision fp16 --modes ${COMPILE_MODES:-reduce-overhead} >> "$OUT/peers.jsonl" 2>> "$OUT/peers.log"
+  grep -h median_ms "$OUT/peers.jsonl" | cut -c1-200
 }
 
 # multi: on a host with four GPUs, one device call's worth run side by
