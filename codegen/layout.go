@@ -1,6 +1,8 @@
 package codegen
 
 import (
+	"slices"
+
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/ir"
@@ -37,10 +39,10 @@ func coordsAt(k *kernel, i value.Value, v *ir.Value) []value.Value {
 
 // operandAt loads in (an operand of an element-wise op whose output has
 // shape outShape) at the output's logical coordinates co: through its
-// layout when it has the output's shape, broadcasting otherwise (only
-// NCHW values broadcast).
+// layout when it has the output's shape, broadcasting otherwise (by NCHW
+// strides: a broadcast operand is NCHW or of 1x1 pixels, the same memory).
 func operandAt(k *kernel, param value.Value, in *ir.Value, co []value.Value, outShape []int) value.Value {
-	if nhwc(in) {
+	if nhwc(in) && slices.Equal(in.Type.Shape, outShape) {
 		return k.loadAt(param, offset4(k, in, co))
 	}
 	return k.loadAt(param, broadcastIndex(k, co, outShape, in.Type.Shape))

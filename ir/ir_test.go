@@ -184,6 +184,14 @@ func TestVerifyLayouts(t *testing.T) {
 }`, ""},
 		{"conv to global pool", `  %out = global_avgpool %1 : f32[1,8,1,1] [k2]
 }`, ""},
+		{"squeeze-excite scale", `  %2 = global_avgpool %1 : f32[1,8,1,1] [k2]
+  %3 = sigmoid %2 : f32[1,8,1,1] [k2]
+  %4 = mul %1, %3 : f32[1,8,8,8] [k3 layout=nhwc]
+  %out = conv2d %4, %w : f32[1,8,8,8] [k4]
+}`, ""},
+		{"broadcast read of a channels-last image", `  %2 = global_avgpool %1 : f32[1,8,1,1] [k2]
+  %out = mul %2, %1 : f32[1,8,8,8] [k3]
+}`, "reads NCHW"},
 		{"elementwise of another layout", `  %out = relu %1 : f32[1,8,8,8] [k2]
 }`, "reads NCHW"},
 		{"channels-last graph output", `  %out = maxpool2d %1 {kernel=[2,2], strides=[2,2]} : f32[1,8,4,4] [k2 layout=nhwc]

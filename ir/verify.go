@@ -63,10 +63,11 @@ func Verify(g *Graph) error {
 }
 
 // verifyLayouts checks channels-last values: 4-D float outputs of a
-// convolution, a max or average pool or a same-shape element-wise op, read
-// only by convolutions (as their input), pools (global ones too) and
-// same-shape element-wise ops whose output has the same layout, never a
-// graph output. Everything else reads NCHW.
+// convolution, a max or average pool or an element-wise op that runs in
+// either layout (IsLayoutElementwise), read only by convolutions (as their
+// input), pools (global ones too) and such element-wise ops of the same
+// layout and shape (or any, for a value of 1x1 pixels, the same memory in
+// both layouts), never a graph output. Everything else reads NCHW.
 func verifyLayouts(g *Graph, bad func(string, ...any)) {
 	outputs := map[*Value]bool{}
 	for _, v := range g.Outputs {
@@ -81,7 +82,7 @@ func verifyLayouts(g *Graph, bad func(string, ...any)) {
 			bad("%s: layout %q, want %s or none", n.Describe(), n.Sched.Layout, LayoutNHWC)
 			continue
 		}
-		if len(n.Out.Type.Shape) != 4 || !n.Out.Type.DType.IsFloat() || (n.Op != OpConv2D && !IsWindowPool(n) && !IsSameShapeElementwise(n)) {
+		if len(n.Out.Type.Shape) != 4 || !n.Out.Type.DType.IsFloat() || (n.Op != OpConv2D && !IsWindowPool(n) && !IsLayoutElementwise(n)) {
 			bad("%s: channels-last output on a %s op, want a 4-D convolution, pool or same-shape element-wise output", n.Describe(), n.Op.Name)
 		}
 		if outputs[n.Out] {
@@ -90,7 +91,8 @@ func verifyLayouts(g *Graph, bad func(string, ...any)) {
 		for _, u := range users[n.Out] {
 			switch {
 			case u.Op == OpConv2D && u.Inputs[0] == n.Out, IsGlobalPool(u), IsWindowPool(u):
-			case IsSameShapeElementwise(u) && u.Sched.Layout == n.Sched.Layout:
+			case IsLayoutElementwise(u) && u.Sched.Layout == n.Sched.Layout && slices.Equal(n.Out.Type.Shape, u.Out.Type.Shape):
+			case IsLayoutElementwise(u) && n.Out.Type.Shape[2] == 1 && n.Out.Type.Shape[3] == 1: // the same memory in both layouts
 			default:
 				bad("%s: channels-last, read by %s, which reads NCHW", n.Describe(), u.Describe())
 			}
@@ -106,18 +108,28 @@ func IsWindowPool(n *Node) bool { return n.Op == OpMaxPool || n.Op == OpAvgPool 
 // channels-last input as readily as an NCHW one.
 func IsGlobalPool(n *Node) bool { return n.Op == OpGlobalAvgPool || n.Op == OpGlobalMaxPool }
 
-// IsSameShapeElementwise reports an element-wise op whose non-scalar
-// operands all have its output's shape (no broadcasting but of scalars).
-func IsSameShapeElementwise(n *Node) bool {
+// IsLayoutElementwise reports an element-wise op that runs in either
+// layout: its operands have its output's shape (and then its layout) or
+// broadcast per image and channel ([N or 1, C or 1, 1, 1]) or are scalars,
+// read by logical coordinates (for such shapes NCHW and channels-last
+// memory coincide).
+func IsLayoutElementwise(n *Node) bool {
 	if n.Op.Class != ClassElementwise || (n.Op.Unary == nil && n.Op.Binary == nil) {
 		return false
 	}
 	for _, in := range n.Inputs {
-		if in.Type.Elems() != 1 && !slices.Equal(in.Type.Shape, n.Out.Type.Shape) {
+		if in.Type.Elems() != 1 && !slices.Equal(in.Type.Shape, n.Out.Type.Shape) && !IsChannelBroadcast(in.Type.Shape, n.Out.Type.Shape) {
 			return false
 		}
 	}
 	return true
+}
+
+// IsChannelBroadcast reports a 4-D operand shape that broadcasts over the
+// spatial dimensions of out: [N or 1, C or 1, 1, 1].
+func IsChannelBroadcast(shape, out []int) bool {
+	return len(shape) == 4 && len(out) == 4 && shape[2] == 1 && shape[3] == 1 &&
+		(shape[0] == 1 || shape[0] == out[0]) && (shape[1] == 1 || shape[1] == out[1])
 }
 
 // verifyKernels checks fused kernels: only a kernel's last node (its root)

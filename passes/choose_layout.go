@@ -2,6 +2,7 @@ package passes
 
 import (
 	"fmt"
+	"slices"
 
 	"cnnc/ir"
 )
@@ -103,25 +104,32 @@ func layoutGroups(g *ir.Graph) []layoutGroup {
 	}
 	candidate := func(n *ir.Node) bool {
 		return n != nil && len(n.Out.Type.Shape) == 4 && n.Out.Type.DType.IsFloat() &&
-			(n.Op == ir.OpConv2D || ir.IsWindowPool(n) || ir.IsSameShapeElementwise(n))
+			(n.Op == ir.OpConv2D || ir.IsWindowPool(n) || ir.IsLayoutElementwise(n))
 	}
 	for _, n := range g.Nodes {
 		if candidate(n) {
 			parent[n] = n
 		}
 	}
-	// Same-shape element-wise ops join their operands' groups.
+	// Element-wise ops join the groups of their operands of their own
+	// shape; a grouped (depthwise) convolution joins its input's group: its
+	// kernel runs threads along the output's memory, and reading the other
+	// layout would make every load stride.
 	bad := map[*ir.Node]bool{}
 	for _, n := range g.Nodes {
-		if !candidate(n) || n.Op == ir.OpConv2D || ir.IsWindowPool(n) {
+		if !candidate(n) || ir.IsWindowPool(n) || (n.Op == ir.OpConv2D && n.Int("group") == 1) {
 			continue
 		}
-		for _, in := range n.Inputs {
-			if in.Type.Elems() == 1 {
-				continue
+		ins := n.Inputs
+		if n.Op == ir.OpConv2D {
+			ins = ins[:1]
+		}
+		for _, in := range ins {
+			if !slices.Equal(in.Type.Shape, n.Out.Type.Shape) && n.Op != ir.OpConv2D {
+				continue // a scalar or a per-channel broadcast, read logically
 			}
 			if !candidate(in.Def) {
-				bad[n] = true // reads an NCHW-only value of its own shape
+				bad[n] = true // reads an NCHW-only value
 				continue
 			}
 			parent[find(in.Def)] = find(n)
@@ -140,8 +148,10 @@ func layoutGroups(g *ir.Graph) []layoutGroup {
 			bad[n] = true
 		}
 		for _, u := range users[n.Out] {
+			spatial := n.Out.Type.Shape[2]*n.Out.Type.Shape[3] > 1
 			ok := (u.Op == ir.OpConv2D && u.Inputs[0] == n.Out && (len(u.Inputs) < 2 || u.Inputs[1] != n.Out)) ||
-				(candidate(u) && u.Op != ir.OpConv2D) || ir.IsGlobalPool(u)
+				ir.IsWindowPool(u) || ir.IsGlobalPool(u) ||
+				(candidate(u) && u.Op != ir.OpConv2D && (slices.Equal(n.Out.Type.Shape, u.Out.Type.Shape) || !spatial))
 			if !ok {
 				bad[n] = true
 			}
