@@ -265,3 +265,20 @@ func TestGemmKernels(t *testing.T) {
 		t.Errorf("fractions %+v, want 0.5 of the tensor-core peak and 0.02 of FP32", got)
 	}
 }
+
+// TestPeakFollowsPrecision: an fp16 report measures utilization against
+// the tensor cores' peak, an fp32 one (or an fp16 one whose tensor-core
+// peak was not measured) against FP32's.
+func TestPeakFollowsPrecision(t *testing.T) {
+	c := Ceilings{FP32TFLOPS: 65.8, FP16TCTFLOPS: 644}
+	for _, tc := range []struct {
+		precision string
+		c         Ceilings
+		want      float64
+	}{{"fp32", c, 65.8}, {"fp16", c, 644}, {"fp16", Ceilings{FP32TFLOPS: 65.8}, 65.8}} {
+		r := &Report{Precision: tc.precision, Ceilings: tc.c}
+		if got := r.PeakTFLOPS(); got != tc.want {
+			t.Errorf("%s with %+v: peak %g, want %g", tc.precision, tc.c, got, tc.want)
+		}
+	}
+}

@@ -139,6 +139,24 @@ type KernelBench struct {
 	PeakFrac float64 `json:"fraction_of_unit_peak"`
 }
 
+// PeakTFLOPS is the peak the report's utilization is measured against:
+// the fp16 tensor cores' for an fp16 run, FP32's otherwise (both measured
+// in the same run).
+func (r *Report) PeakTFLOPS() float64 {
+	if r.Precision == "fp16" && r.Ceilings.FP16TCTFLOPS > 0 {
+		return r.Ceilings.FP16TCTFLOPS
+	}
+	return r.Ceilings.FP32TFLOPS
+}
+
+// PeakName names PeakTFLOPS's unit.
+func (r *Report) PeakName() string {
+	if r.Precision == "fp16" && r.Ceilings.FP16TCTFLOPS > 0 {
+		return "fp16 tensor-core"
+	}
+	return "FP32"
+}
+
 // gemmKernels ranks a variant's GEMM-core kernels by FLOPs.
 func gemmKernels(v Variant, c Ceilings) []KernelBench {
 	var out []KernelBench
@@ -350,7 +368,7 @@ func (p *Prepared) runCudnn(dev *cuda.Device) (*Baseline, error) {
 	if b.GraphMs, err = net.Time(p.opt.Warmup, p.opt.Iters, true); err != nil {
 		return nil, err
 	}
-	b.UtilGraph = float64(p.rep.ModelFLOPs) / (b.GraphMs * 1e-3) / (p.rep.Ceilings.FP32TFLOPS * 1e12)
+	b.UtilGraph = float64(p.rep.ModelFLOPs) / (b.GraphMs * 1e-3) / (p.rep.PeakTFLOPS() * 1e12)
 	b.SpeedupO2 = b.GraphMs / o2.v.GraphMs
 	return b, nil
 }
@@ -388,7 +406,7 @@ func (p *Prepared) runVariant(dev *cuda.Device, c *compiled) error {
 	if err != nil {
 		return err
 	}
-	peak := p.rep.Ceilings.FP32TFLOPS * 1e12
+	peak := p.rep.PeakTFLOPS() * 1e12
 	flops := c.plan.FLOPs
 	v.PlainMs, v.GraphMs = plain.Median, graph.Median
 	v.ImagesPerS = float64(opt.Batch) / (graph.Median * 1e-3)

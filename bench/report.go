@@ -38,7 +38,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		cal = "calibrated"
 	}
 	fmt.Fprintf(w, "- cost model: %s (%s; GEMM issue efficiency %.2f)\n", r.Profile.Name, cal, r.Profile.GemmIssueEff)
-	fmt.Fprintf(w, "- model FLOPs: %.3f G; utilization = model FLOPs / (median time x measured FP32 peak)\n\n", float64(r.ModelFLOPs)/1e9)
+	fmt.Fprintf(w, "- model FLOPs: %.3f G; utilization = model FLOPs / (median time x measured %s peak)\n\n", float64(r.ModelFLOPs)/1e9, r.PeakName())
 	fmt.Fprintln(w, "| variant | kernels | arena MiB | rel L2 vs interp | launches ms | graph ms | img/s | util (launches) | util (graph) | NVML busy | predicted ms | Spearman |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, v := range r.Variants {
@@ -68,7 +68,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 				fmt.Fprintf(w, "| %s | failed: %s | | | |\n", p.Peer, p.Error)
 				continue
 			}
-			util := float64(r.ModelFLOPs) / (p.MedianMs * 1e-3) / (r.Ceilings.FP32TFLOPS * 1e12)
+			util := float64(r.ModelFLOPs) / (p.MedianMs * 1e-3) / (r.PeakTFLOPS() * 1e12)
 			fmt.Fprintf(w, "| %s | %.4f | %.1f | %.2f%% | %.2fx |\n", p.Peer, p.MedianMs, p.CompileS, 100*util, p.MedianMs/o2.GraphMs)
 		}
 	}

@@ -92,7 +92,7 @@ func (s *Survey) WriteMarkdown(w io.Writer) {
 	if len(s.Reports) > 0 {
 		r := s.Reports[0]
 		fmt.Fprintf(w, "# cnnc survey: %s, %s, SM clock %d MHz, %s\n\n", r.Card, r.Precision, r.SMClockMHz, r.Date)
-		fmt.Fprintf(w, "Utilization = model FLOPs / (median time x measured FP32 peak %.1f TFLOP/s), CUDA-graph replay.\n\n", r.Ceilings.FP32TFLOPS)
+		fmt.Fprintf(w, "Utilization = model FLOPs / (median time x measured %s peak %.1f TFLOP/s), CUDA-graph replay.\n\n", r.PeakName(), r.PeakTFLOPS())
 	}
 	fmt.Fprintln(w, "| model | batch | GFLOPs | params M | -O0 ms | -O2 ms | img/s | util -O0 | util -O2 | best peer | peer util |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -103,7 +103,7 @@ func (s *Survey) WriteMarkdown(w io.Writer) {
 		for _, p := range r.Peers {
 			if p.Error == "" && p.MedianMs > 0 && p.MedianMs < best {
 				best, peer = p.MedianMs, p.Peer
-				peerUtil = fmt.Sprintf("%.2f%%", 100*float64(r.ModelFLOPs)/(p.MedianMs*1e-3)/(r.Ceilings.FP32TFLOPS*1e12))
+				peerUtil = fmt.Sprintf("%.2f%%", 100*float64(r.ModelFLOPs)/(p.MedianMs*1e-3)/(r.PeakTFLOPS()*1e12))
 			}
 		}
 		fmt.Fprintf(w, "| %s | %d | %.2f | %.1f | %.3f | %.3f | %.0f | %.2f%% | %.2f%% | %s | %s |\n",
