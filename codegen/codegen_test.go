@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -425,22 +426,31 @@ func TestMicroPTX(t *testing.T) {
 	}
 }
 
-// TestOHWIWeights compiles a 3x3 convolution between channels-last values:
-// its launch must read the weights transposed to [oc][r][q][c], and the
-// weights file must not keep an NCHW copy nobody reads.
-func TestOHWIWeights(t *testing.T) {
-	g, err := ir.Parse(`graph ohwi(%x: f32[1,8,5,5]) -> (%3) {
-  %w1 = const f32[16,8,1,1] @w1
-  %1 = conv2d %x, %w1 : f32[1,16,5,5] [k1 layout=nhwc]
-  %w2 = const f32[12,16,3,3] @w2
-  %2 = conv2d %1, %w2 {pads=[1,1,1,1]} : f32[1,12,5,5] [k2 layout=nhwc]
-  %w3 = const f32[4,12,1,1] @w3
-  %3 = conv2d %2, %w3 : f32[1,4,5,5] [k3]
-}`)
+// channelsLast3x3 is a 1x1 conv (c to c1 channels), a 3x3 conv (c1 to c2)
+// and a 1x1 conv (c2 to c3) on n images of hw x hw, the first two writing
+// channels last, with random weights @w1, @w2, @w3.
+func channelsLast3x3(t *testing.T, n, c, c1, c2, c3, hw int) *ir.Graph {
+	t.Helper()
+	g, err := ir.Parse(fmt.Sprintf(`graph cl(%%x: f32[%[1]d,%[2]d,%[6]d,%[6]d]) -> (%%3) {
+  %%w1 = const f32[%[3]d,%[2]d,1,1] @w1
+  %%1 = conv2d %%x, %%w1 : f32[%[1]d,%[3]d,%[6]d,%[6]d] [k1 layout=nhwc]
+  %%w2 = const f32[%[4]d,%[3]d,3,3] @w2
+  %%2 = conv2d %%1, %%w2 {pads=[1,1,1,1]} : f32[%[1]d,%[4]d,%[6]d,%[6]d] [k2 layout=nhwc]
+  %%w3 = const f32[%[5]d,%[4]d,1,1] @w3
+  %%3 = conv2d %%2, %%w3 : f32[%[1]d,%[5]d,%[6]d,%[6]d] [k3]
+}`, n, c, c1, c2, c3, hw))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fillConsts(g)
+	return g
+}
+
+// TestOHWIWeights compiles a 3x3 convolution between channels-last values:
+// its launch must read the weights transposed to [oc][r][q][c], and the
+// weights file must not keep an NCHW copy nobody reads.
+func TestOHWIWeights(t *testing.T) {
+	g := channelsLast3x3(t, 1, 8, 16, 12, 4, 5)
 	var w2 *ir.Node
 	for _, n := range g.Nodes {
 		if n.Op == ir.OpConst && n.Blob == "w2" {
@@ -492,18 +502,7 @@ func TestPipelinedTensorCore(t *testing.T) {
 	be := backendForTest(t)
 	for _, tile := range costmodel.TensorCoreTiles {
 		for _, split := range []int{1, 2} {
-			g, err := ir.Parse(`graph pipe(%x: f32[2,16,10,10]) -> (%3) {
-  %w1 = const f32[32,16,1,1] @w1
-  %1 = conv2d %x, %w1 : f32[2,32,10,10] [k1 layout=nhwc]
-  %w2 = const f32[48,32,3,3] @w2
-  %2 = conv2d %1, %w2 {pads=[1,1,1,1]} : f32[2,48,10,10] [k2 layout=nhwc]
-  %w3 = const f32[8,48,1,1] @w3
-  %3 = conv2d %2, %w3 : f32[2,8,10,10] [k3]
-}`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fillConsts(g)
+			g := channelsLast3x3(t, 2, 16, 32, 48, 8, 10)
 			for _, n := range g.Nodes {
 				if n.Op == ir.OpConv2D && n.Inputs[1].Type.Shape[2] == 3 {
 					n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split

@@ -207,9 +207,8 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 		}
 		return out
 	}
-	aAt := func(x, kk value.Value) value.Value { return k.madd(x, ld, kk) }
-	bAt := func(x, kk value.Value) value.Value { return k.add(ci(bOff), k.madd(x, ld, kk)) }
-	ops := blk.operands(k, ab, ab, aAt, bAt)
+	bAt := func(x, kk value.Value) value.Value { return k.add(ci(bOff), at(x, kk)) }
+	ops := blk.operands(k, ab, ab, at, bAt)
 	if pipelined {
 		acc = tcPipelined(k, blk, ops, stages, aStage, bStage, acc, mmaSlice)
 	} else {
