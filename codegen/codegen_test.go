@@ -496,8 +496,9 @@ func TestOHWIWeights(t *testing.T) {
 // TestPipelinedTensorCore: a 3x3 convolution between channels-last fp16
 // values stages both operands 128 bits at a time, so on every tensor-core
 // tile it runs the cp.async pipeline: no register staging (no shared
-// stores), no spills, and its stages fit the 48 KiB of static shared
-// memory.
+// stores), no spills, stages in static shared memory up to 48 KiB and in
+// dynamic shared memory the launch sizes above, and 128-bit output
+// stores.
 func TestPipelinedTensorCore(t *testing.T) {
 	be := backendForTest(t)
 	for _, tile := range costmodel.TensorCoreTiles {
@@ -534,11 +535,27 @@ func TestPipelinedTensorCore(t *testing.T) {
 			if strings.Contains(body, "st.shared.v4") || strings.Contains(body, "st.shared.b16") || strings.Contains(body, ".local") {
 				t.Errorf("tile %v split %d: stages through registers or spills", tile, split)
 			}
+			// Stages beyond 48 KiB are dynamic shared memory the launch asks for.
+			var launch artifact.Launch
+			for _, l := range res.Plan.Launches {
+				if strings.Contains(l.Kernel, "conv3x3") && !strings.Contains(l.Kernel, "reduce") {
+					launch = l
+				}
+			}
 			if n := tile.PipelinedShared(); n > 48<<10 {
-				t.Errorf("tile %v: %d bytes of shared memory exceed the 48 KiB of static shared memory", tile, n)
+				if launch.SharedBytes != n || !strings.Contains(string(ptx), ".extern .shared .align 16 .b8 "+launch.Kernel[:4]) {
+					t.Errorf("tile %v split %d: %d bytes of stages, launch asks for %d bytes of dynamic shared memory", tile, split, n, launch.SharedBytes)
+				}
+			} else if launch.SharedBytes != 0 {
+				t.Errorf("tile %v split %d: static stages, launch asks for %d bytes", tile, split, launch.SharedBytes)
 			}
 			if !strings.Contains(body, "st.shared.v2.f32") {
 				t.Errorf("tile %v split %d: the epilogue does not park the accumulators in shared memory", tile, split)
+			}
+			// The channels-last fp16 output (48 channels) is written eight
+			// channels per 128-bit store; split-K writes float partial sums.
+			if wide := strings.Contains(body, "st.global.v4.b32"); wide != (split == 1) {
+				t.Errorf("tile %v split %d: 128-bit output stores %v, want %v", tile, split, wide, split == 1)
 			}
 		}
 	}

@@ -14,7 +14,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/llir/llvm/ir/constant"
 	"github.com/llir/llvm/ir/enum"
+	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/artifact"
@@ -66,6 +68,9 @@ type nodeKernel struct {
 	params   map[*ir.Value]value.Value
 	prologue []*ir.Node
 	epilogue []*ir.Node
+	// lanes, while set, has the epilogue read its output-shaped operands
+	// for eight output elements at once (storeEpilogue8).
+	lanes *epilogueLanes
 }
 
 func (c *nodeKernel) describe(s string) { c.desc = s }
@@ -102,6 +107,46 @@ func (c *nodeKernel) applyEpilogue(k *kernel, v value.Value, coords func() []val
 	return c.applyChain(k, c.epilogue, c.n.Out, v, coords, at)
 }
 
+// epilogueLanes is the epilogue at work on eight consecutive elements of
+// the output (from at, a multiple of 8), one lane at a time: operands of
+// the output's shape and layout are read once, 128 bits for all lanes.
+type epilogueLanes struct {
+	at     value.Value
+	lane   int
+	loaded map[value.Value][]value.Value
+}
+
+// operand is lane l's element of param at the lanes' offset.
+func (l *epilogueLanes) operand(k *kernel, param value.Value) value.Value {
+	v, ok := l.loaded[param]
+	if !ok {
+		v = k.load8(param, l.at)
+		l.loaded[param] = v
+	}
+	return v[l.lane]
+}
+
+// storeEpilogue8 applies the epilogue to acc, the output's eight elements
+// from at (a multiple of 8; coords(j) is element j's coordinates), and
+// stores them as one 128-bit store to the half output.
+func (c *nodeKernel) storeEpilogue8(k *kernel, acc []value.Value, at value.Value, coords func(j int) []value.Value) {
+	c.lanes = &epilogueLanes{at: at, loaded: map[value.Value][]value.Value{}}
+	out := make([]value.Value, len(acc))
+	for j, v := range acc {
+		c.lanes.lane = j
+		at := k.add(at, ci(j))
+		out[j] = c.applyEpilogue(k, v, func() []value.Value { return coords(j) }, at)
+	}
+	c.lanes = nil
+	var h value.Value = constant.NewUndef(half8)
+	for j, v := range out {
+		h = k.b.NewInsertElement(h, k.b.NewFPTrunc(v, types.Half), ci(j))
+	}
+	vp := types.NewPointer(half8)
+	st := k.b.NewStore(h, k.b.NewBitCast(k.at(c.out, at), vp))
+	st.Align = 16
+}
+
 // applyChain applies element-wise nodes to v, the value of cur at
 // coordinates co() of cur's shape (at cur's memory offset at, if known);
 // other operands are loaded there with broadcasting (or are immediates).
@@ -120,6 +165,10 @@ func (c *nodeKernel) applyChain(k *kernel, chain []*ir.Node, cur *ir.Value, v va
 				continue
 			}
 			if at != nil && slices.Equal(in.Type.Shape, shape) && ir.LayoutOf(in) == layout {
+				if l := c.lanes; l != nil {
+					ops[i] = l.operand(k, c.params[in])
+					continue
+				}
 				ops[i] = k.loadAt(c.params[in], at)
 				continue
 			}

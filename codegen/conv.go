@@ -129,6 +129,22 @@ func convProblem(c *nodeKernel) gemmProblem {
 			// k in W's own order: (c, r, q), or (r, q, c) in the OHWI copy.
 			q.srcB8 = func(k *kernel, z, kk, oc, ok value.Value) half8Src { return p.srcA8(k, z, oc, kk, ok) }
 		}
+		if g.M%8 == 0 && elemOf(y) == types.Half {
+			// Eight consecutive channels of one pixel: 128 bits of output.
+			q.store8 = func(k *kernel, _, pix, oc value.Value, acc []value.Value) {
+				at := k.madd(pix, g.M, oc)
+				if len(c.in) > 2 {
+					bias := k.load8(c.in[2], oc)
+					for j := range acc {
+						acc[j] = k.fadd(acc[j], bias[j])
+					}
+				}
+				c.storeEpilogue8(k, acc, at, func(j int) []value.Value {
+					nb, rest := k.div(pix, hw), k.rem(pix, hw)
+					return []value.Value{nb, k.add(oc, ci(j)), k.div(rest, g.Wo), k.rem(rest, g.Wo)}
+				})
+			}
+		}
 		if x := c.in[0]; g.InNHWC && g.C%8 == 0 && c.prologueAnchor() == nil && elemOf(x) == types.Half {
 			q.srcA8 = func(k *kernel, _, pix, kk, ok value.Value) half8Src {
 				// Eight channels of one tap: k runs (r, q, c), c fastest.

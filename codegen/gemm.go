@@ -19,6 +19,10 @@ type gemmProblem struct {
 	// store writes the accumulated C[z][m][n] through the epilogue; m < M
 	// and n < N hold.
 	store func(k *kernel, z, m, n, acc value.Value)
+	// store8, when set, writes C[z][m][n .. n+7] the same way for n a
+	// multiple of 8 (N is one), the output and its same-shape epilogue
+	// operands read and written eight halves at a time.
+	store8 func(k *kernel, z, m, n value.Value, acc []value.Value)
 	// AMContig says A is contiguous along m (stored K-major), BKContig
 	// that B is contiguous along k: the loaders then give consecutive
 	// threads consecutive m or k, so global loads coalesce.

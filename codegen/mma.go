@@ -12,9 +12,9 @@ import (
 	"cnnc/passes/costmodel"
 )
 
-// The tensor-core GEMM core: the block's 256 threads are 8 warps in a 2x4
-// grid, each warp owning a (BM/2) x (BN/4) piece of the block tile made of
-// m16n8k16 mma tiles. A and B slices are staged in shared memory as half,
+// The tensor-core GEMM core: the block's warps form a grid of
+// (BM/TM) x (BN/TN), each warp owning a TM x TN piece of the block tile made
+// of m16n8k16 mma tiles. A and B slices are staged in shared memory as half,
 // A m-major and B n-major (k contiguous in both), and each warp reads its
 // fragments with ldmatrix: one instruction per 16x16 A fragment and per
 // pair of 16x8 B fragments. Rows are padded by 8 halves so that they stay
@@ -40,6 +40,23 @@ func (k *kernel) loadHalf8(base, idx, ok value.Value) value.Value {
 	l := k.b.NewLoad(half8, k.b.NewBitCast(p, types.NewPointer(half8)))
 	l.Align = 16
 	return k.sel(ok, l, constant.NewZeroInitializer(half8))
+}
+
+// load8 reads base[idx .. idx+7] (idx a multiple of 8) as floats: one
+// 128-bit load from a half tensor, eight loads from a float one.
+func (k *kernel) load8(base, idx value.Value) []value.Value {
+	out := make([]value.Value, 8)
+	if elemOf(base) != types.Half {
+		for j := range out {
+			out[j] = k.loadAt(base, k.add(idx, ci(j)))
+		}
+		return out
+	}
+	v := k.loadHalf8(base, idx, constant.True)
+	for j := range out {
+		out[j] = k.b.NewFPExt(k.b.NewExtractElement(v, ci(j)), f32)
+	}
+	return out
 }
 
 // storeHalf8 writes eight halves to a shared half array at an index that
@@ -114,14 +131,27 @@ func (k *kernel) mma16816(a [4]value.Value, b [2]value.Value, c [4]value.Value) 
 	return d
 }
 
-// sharedHalf declares a half array in shared memory.
-func (k *kernel) sharedHalf(what string, n int) *llir.Global {
-	g := k.sharedBuffer(what, n)
-	g.ContentType = types.NewArray(uint64(n), types.Half)
-	g.Init = constant.NewUndef(g.ContentType)
-	g.Typ = types.NewPointer(g.ContentType)
+// staticSharedLimit is the most static shared memory a kernel may have.
+const staticSharedLimit = 48 << 10
+
+// sharedHalf declares a half array of n elements in shared memory: a
+// static one up to 48 KiB; above, the kernel's dynamic shared memory, an
+// extern array the launch must size to dynamicBytes.
+func (k *kernel) sharedHalf(what string, n int) (g *llir.Global, dynamicBytes int) {
+	if 2*n <= staticSharedLimit {
+		g = k.sharedBuffer(what, n)
+		g.ContentType = types.NewArray(uint64(n), types.Half)
+		g.Init = constant.NewUndef(g.ContentType)
+		g.Typ = types.NewPointer(g.ContentType)
+		g.Typ.AddrSpace = 3
+		return g, 0
+	}
+	g = k.mod.m.NewGlobal(k.name+"_"+what, types.NewArray(0, types.Half))
+	g.Linkage = enum.LinkageExternal
+	g.AddrSpace = 3
 	g.Typ.AddrSpace = 3
-	return g
+	g.Align = 16
+	return g, 2 * n
 }
 
 // ldmatrix loads n (2 or 4) 8x8 matrices of halves from shared memory in
@@ -145,15 +175,17 @@ func (k *kernel) ldmatrix(buf *llir.Global, idx value.Value, n int) []value.Valu
 	return out
 }
 
-// emitGemmTC writes the tensor-core GEMM kernel; the tile's BM must be a
-// multiple of 32, BN of 32 and BK of 16.
+// emitGemmTC writes the tensor-core GEMM kernel; the tile's warp tile TM
+// x TN must be a multiple of 16 x 8 that divides BM x BN, and BK a
+// multiple of 16.
 func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape {
 	blk := newGemmBlock(k, p, t, sk)
 	blk.halfShared = true
 	lane, warp := k.rem(k.tid(), 32), k.div(k.tid(), 32)
 	g, tq := k.div(lane, 4), k.rem(lane, 4)
-	wm, wn := k.div(warp, 4), k.rem(warp, 4) // 2 x 4 warps
-	warpM, warpN := t.BM/2, t.BN/4
+	warpRows, warpCols := t.Warps()
+	wm, wn := k.div(warp, warpCols), k.rem(warp, warpCols)
+	warpM, warpN := t.TM, t.TN
 	mTiles, nTiles := warpM/16, warpN/8
 	ld := t.BK + 8 // padded row of halves: 16-byte aligned, the 8 rows an ldmatrix reads in distinct banks
 	// ldmatrix row addresses: lane l gives row l%8 of matrix l/8.
@@ -176,7 +208,7 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	aStage, bStage := t.BM*ld, t.BN*ld
 	bOff := stages * aStage
 	cld := t.BN + 8
-	ab := k.sharedHalf("AB", max(stages*(aStage+bStage), 2*warpM*cld))
+	ab, dynamicBytes := k.sharedHalf("AB", max(stages*(aStage+bStage), 2*warpM*cld))
 	// mmaSlice runs one BK slice of the warp's mma tiles on the A and B
 	// rows staged at aBase and bBase (As[mm][kk], Bs[nn][kk]: k contiguous).
 	mmaSlice := func(aBase, bBase value.Value, acc []value.Value) []value.Value {
@@ -214,15 +246,17 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	} else {
 		acc = tcRegisterStaged(k, blk, ops, bOff, acc, mmaSlice)
 	}
-	// The epilogue: each half of the warps (wm) in turn parks its
-	// accumulators in shared memory as float pairs (conflict-free: rows 8
-	// floats apart shift a quad's pairs by 8 banks); then every thread
-	// takes consecutive n of the parked rows, so the stores (and the
-	// epilogue's loads) of a warp run along the output's contiguous
-	// dimension instead of touching eight rows at once.
+	// The epilogue: each row of warps (wm) in turn parks its accumulators
+	// in shared memory as float pairs (conflict-free: rows 8 floats apart
+	// shift a quad's pairs by 8 banks); then every thread takes
+	// consecutive n of the parked rows, so the stores (and the epilogue's
+	// loads) of a warp run along the output's contiguous dimension instead
+	// of touching eight rows at once: eight n per thread, in 128-bit
+	// accesses, where the problem stores eight at a time.
 	cs := k.sharedFloats(ab)
+	vec := blk.ways == 1 && p.store8 != nil && p.N%8 == 0
 	k.barrier()
-	for pass := 0; pass < 2; pass++ {
+	for pass := 0; pass < warpRows; pass++ {
 		k.ifThen(k.icmp(enum.IPredEQ, wm, ci(pass)), func() {
 			for i := 0; i < mTiles; i++ {
 				for j := 0; j < nTiles; j++ {
@@ -236,17 +270,51 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 			}
 		})
 		k.barrier()
-		for e := 0; e < warpM*t.BN; e += t.Threads() {
-			lin := k.add(k.tid(), ci(e))
-			row, col := k.div(lin, t.BN), k.rem(lin, t.BN)
-			v := k.b.NewLoad(f32, k.sharedFloatAt(cs, k.madd(row, cld, col)))
-			blk.storeResult(k, k.add(blk.m0, k.add(ci(pass*warpM), row)), k.add(blk.n0, col), v)
+		if vec {
+			pieces := warpM * t.BN / 8
+			for e := 0; e < pieces; e += t.Threads() {
+				lin := k.add(k.tid(), ci(e))
+				row, col := k.div(lin, t.BN/8), k.mul(k.rem(lin, t.BN/8), ci(8))
+				m, n := k.add(blk.m0, k.add(ci(pass*warpM), row)), k.add(blk.n0, col)
+				ok := k.and(k.lt(m, ci(p.M)), k.lt(n, ci(p.N)))
+				if e+t.Threads() > pieces {
+					ok = k.and(ok, k.lt(lin, ci(pieces)))
+				}
+				k.ifThen(ok, func() {
+					at := k.madd(row, cld, col)
+					v := append(k.loadFloat4(cs, at), k.loadFloat4(cs, k.add(at, ci(4)))...)
+					p.store8(k, blk.z, m, n, v)
+				})
+			}
+		} else {
+			for e := 0; e < warpM*t.BN; e += t.Threads() {
+				lin := k.add(k.tid(), ci(e))
+				row, col := k.div(lin, t.BN), k.rem(lin, t.BN)
+				v := k.b.NewLoad(f32, k.sharedFloatAt(cs, k.madd(row, cld, col)))
+				blk.storeResult(k, k.add(blk.m0, k.add(ci(pass*warpM), row)), k.add(blk.n0, col), v)
+			}
 		}
 		k.barrier()
 	}
-	return blk.launch()
+	shape := blk.launch()
+	shape.shared = dynamicBytes
+	return shape
 }
 
+// loadFloat4 reads cs[idx .. idx+3] of a sharedFloats view (idx a
+// multiple of 4) as one 128-bit shared load.
+func (k *kernel) loadFloat4(cs value.Value, idx value.Value) []value.Value {
+	f4 := types.NewVector(4, f32)
+	vp := types.NewPointer(f4)
+	vp.AddrSpace = 3
+	l := k.b.NewLoad(f4, k.b.NewBitCast(k.sharedFloatAt(cs, idx), vp))
+	l.Align = 16
+	out := make([]value.Value, 4)
+	for i := range out {
+		out[i] = k.b.NewExtractElement(l, ci(i))
+	}
+	return out
+}
 // tcRegisterStaged runs the K loop with one shared slice: the next slice's
 // loads are issued into registers before the current slice's mma work and
 // stored (rounded to half) after it.

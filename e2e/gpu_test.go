@@ -219,6 +219,21 @@ var scheduleCases = []string{
   %w3 = const f32[8,40,1,1] @w3
   %5 = conv2d %4, %w3 : f32[2,8,6,6] [k3]
 }`,
+	// Eight channels per 128-bit epilogue access in fp16: a per-channel
+	// scale (squeeze-excite's) read by coordinates, then a residual read
+	// at the output's offset, eight at a time.
+	`graph clepi(%x: f32[2,16,5,6], %s: f32[2,24,1,1]) -> (%6) {
+  %w1 = const f32[24,16,3,3] @w1
+  %b1 = const f32[24] @b1
+  %1 = conv2d %x, %w1, %b1 {pads=[1,1,1,1]} : f32[2,24,5,6] [k1 layout=nhwc]
+  %2 = mul %1, %s : f32[2,24,5,6] [k1 layout=nhwc]
+  %w2 = const f32[24,24,1,1] @w2
+  %3 = conv2d %2, %w2 : f32[2,24,5,6] [k2 layout=nhwc]
+  %4 = add %3, %2 : f32[2,24,5,6] [k2 layout=nhwc]
+  %5 = relu %4 : f32[2,24,5,6] [k2 layout=nhwc]
+  %w3 = const f32[8,24,1,1] @w3
+  %6 = conv2d %5, %w3 : f32[2,8,5,6] [k3]
+}`,
 	`graph gapfc(%x: f32[2,48,3,3]) -> (%3) {
   %1 = global_avgpool %x : f32[2,48,1,1] [k1]
   %2 = reshape %1 {shape=[2,48]} : f32[2,48] [k1]

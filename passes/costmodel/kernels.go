@@ -4,28 +4,33 @@ import (
 	"cnnc/ir"
 )
 
-// Tile is a block tile of the SIMT GEMM core: a BM x BN output tile per
-// block of (BM/TM) x (BN/TN) threads, each holding a TM x TN register
-// tile, stepping through K in slices of BK staged in shared memory.
+// Tile is a block tile of the GEMM core: a BM x BN output tile per block,
+// stepping through K in slices of BK staged in shared memory. On the SIMT
+// core (TM < 16) the block has (BM/TM) x (BN/TN) threads, each holding a
+// TM x TN register tile. On the fp16 tensor cores (TM a multiple of 16, TN
+// of 8) TM x TN is a warp's tile of m16n8k16 mma tiles and the block has
+// (BM/TM) x (BN/TN) warps; K steps by BK (a multiple of 16).
 type Tile struct{ BM, BN, BK, TM, TN int }
 
-// TensorCore reports a tensor-core tile: TM x TN is the mma shape 16 x 8,
-// eight warps in a 2 x 4 grid share the block tile, K steps by BK (a
-// multiple of 16) in fp16.
-func (t Tile) TensorCore() bool { return t.TM == 16 && t.TN == 8 }
+// TensorCore reports a tensor-core tile (a warp tile: TM at least 16).
+func (t Tile) TensorCore() bool { return t.TM >= 16 && t.TM%16 == 0 && t.TN%8 == 0 }
+
+// Warps is a tensor-core tile's warp grid: rows along M, columns along N.
+func (t Tile) Warps() (rows, cols int) { return t.BM / t.TM, t.BN / t.TN }
 
 // Threads per block.
 func (t Tile) Threads() int {
 	if t.TensorCore() {
-		return 256
+		r, c := t.Warps()
+		return 32 * r * c
 	}
 	return (t.BM / t.TM) * (t.BN / t.TN)
 }
 
 // Shared is the shared memory a block of the tile uses: float A (padded
 // by one column) and B; on the tensor cores one stage of half A and B rows
-// padded by eight, or the float output rows of half the warps (padded by
-// eight) that the epilogue parks there after the K loop, whichever is
+// padded by eight, or the float output rows of one row of warps (padded
+// by eight) that the epilogue parks there after the K loop, whichever is
 // larger.
 func (t Tile) Shared() int {
 	if t.TensorCore() {
@@ -37,9 +42,9 @@ func (t Tile) Shared() int {
 // StageBytes is one K slice of a tensor-core tile in shared memory.
 func (t Tile) StageBytes() int { return 2 * (t.BM + t.BN) * (t.BK + 8) }
 
-// EpilogueBytes is the float output rows of half a tensor-core tile's
-// warps, parked in shared memory by the epilogue.
-func (t Tile) EpilogueBytes() int { return 4 * t.BM / 2 * (t.BN + 8) }
+// EpilogueBytes is the float output rows of one row of a tensor-core
+// tile's warps, parked in shared memory by the epilogue.
+func (t Tile) EpilogueBytes() int { return 4 * t.TM * (t.BN + 8) }
 
 // PipelinedShared is the shared memory of the tensor-core core's cp.async
 // pipeline: PipelineStages slices, or the epilogue's rows.
@@ -47,17 +52,25 @@ func (t Tile) PipelinedShared() int {
 	return max(t.PipelineStages()*t.StageBytes(), t.EpilogueBytes())
 }
 
+// MaxPipelineShared is the most shared memory the cp.async pipeline takes
+// for its stages: above 48 KiB the kernel takes it as dynamic shared
+// memory (the runtime opts the kernel in), and two blocks still fit an
+// SM of 228 KiB.
+const MaxPipelineShared = 96 << 10
+
 // PipelineStages is how many K slices the tensor-core core keeps in
 // flight when it stages both operands with cp.async (128-bit pieces):
-// as many as fit the 48 KiB of static shared memory, two to four.
+// as many as fit MaxPipelineShared, two to four.
 func (t Tile) PipelineStages() int {
-	return min(4, max(2, 48<<10/t.StageBytes()))
+	return min(4, max(2, MaxPipelineShared/t.StageBytes()))
 }
 
 // Regs estimates registers per thread: accumulators, operands, indices.
 func (t Tile) Regs() int {
 	if t.TensorCore() {
-		return (t.BM/32)*(t.BN/32)*4 + 64
+		// A warp's float accumulators over its 32 lanes, one k16 step's
+		// A and B fragments, addresses.
+		return t.TM*t.TN/32 + t.TM/4 + t.TN/4 + 48
 	}
 	return t.TM*t.TN + t.TM + t.TN + 40
 }
@@ -98,11 +111,19 @@ var TileCandidates = []Tile{
 }
 
 // TensorCoreTiles are the tiles of the fp16 tensor-core core.
+// Large tiles take 64 x 64 warp tiles: per k16 step a warp loads four A
+// and eight B fragments (32 shared-memory wavefronts) for 32 mma, where a
+// 64 x 32 warp tile loads 24 for 16 and leaves the tensor cores waiting
+// on shared memory.
 var TensorCoreTiles = []Tile{
-	{128, 128, 32, 16, 8},
-	{128, 64, 32, 16, 8},
-	{64, 128, 32, 16, 8},
-	{64, 64, 32, 16, 8},
+	{256, 128, 32, 64, 64},
+	{128, 256, 32, 64, 64},
+	{128, 128, 32, 64, 64},
+	{128, 128, 32, 64, 32},
+	{128, 64, 32, 64, 32},
+	{64, 128, 32, 32, 64},
+	{64, 64, 32, 32, 32},
+	{64, 64, 32, 32, 16},
 	{32, 32, 32, 16, 8},
 }
 

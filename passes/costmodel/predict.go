@@ -194,7 +194,7 @@ func (p Profile) gemmBlockInstr(k Kernel) float64 {
 func (p Profile) tensorCoreBlockInstr(k Kernel, t Tile) float64 {
 	threads := float64(t.Threads())
 	bk := float64(t.BK)
-	mTiles, nTiles := t.BM/2/16, t.BN/4/8 // 2 x 4 warps of m16n8 tiles
+	mTiles, nTiles := t.TM/16, t.TN/8 // a warp's m16n8 tiles
 	// Fragment loads, counted as the 32-bit shared loads that move the
 	// same bytes: codegen's ldmatrix.x4 issues once for four of them but
 	// occupies the shared-memory pipe as long.
