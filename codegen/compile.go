@@ -14,9 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/llir/llvm/ir/constant"
 	"github.com/llir/llvm/ir/enum"
-	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/artifact"
@@ -138,13 +136,7 @@ func (c *nodeKernel) storeEpilogue8(k *kernel, acc []value.Value, at value.Value
 		out[j] = c.applyEpilogue(k, v, func() []value.Value { return coords(j) }, at)
 	}
 	c.lanes = nil
-	var h value.Value = constant.NewUndef(half8)
-	for j, v := range out {
-		h = k.b.NewInsertElement(h, k.b.NewFPTrunc(v, types.Half), ci(j))
-	}
-	vp := types.NewPointer(half8)
-	st := k.b.NewStore(h, k.b.NewBitCast(k.at(c.out, at), vp))
-	st.Align = 16
+	k.store8(c.out, at, out)
 }
 
 // applyChain applies element-wise nodes to v, the value of cur at

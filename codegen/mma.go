@@ -30,6 +30,7 @@ import (
 var (
 	half2    = types.NewVector(2, types.Half)
 	half8    = types.NewVector(8, types.Half)
+	word4    = types.NewVector(4, i32)
 	mmaFloat = types.NewStruct(f32, f32, f32, f32)
 )
 
@@ -43,7 +44,10 @@ func (k *kernel) loadHalf8(base, idx, ok value.Value) value.Value {
 }
 
 // load8 reads base[idx .. idx+7] (idx a multiple of 8) as floats: one
-// 128-bit load from a half tensor, eight loads from a float one.
+// 128-bit load from a half tensor, eight loads from a float one. The
+// halves travel as four i32 words: LLVM 16's NVPTX backend (clang on the
+// GPU machine) fails on element access to <8 x half> once its optimizer
+// has rewritten it.
 func (k *kernel) load8(base, idx value.Value) []value.Value {
 	out := make([]value.Value, 8)
 	if elemOf(base) != types.Half {
@@ -52,11 +56,33 @@ func (k *kernel) load8(base, idx value.Value) []value.Value {
 		}
 		return out
 	}
-	v := k.loadHalf8(base, idx, constant.True)
+	l := k.b.NewLoad(word4, k.b.NewBitCast(k.at(base, idx), types.NewPointer(word4)))
+	l.Align = 16
 	for j := range out {
-		out[j] = k.b.NewFPExt(k.b.NewExtractElement(v, ci(j)), f32)
+		var w value.Value = k.b.NewExtractElement(l, ci(j/2))
+		if j%2 == 1 {
+			w = k.b.NewLShr(w, ci(16))
+		}
+		h := k.b.NewBitCast(k.b.NewTrunc(w, types.I16), types.Half)
+		out[j] = k.b.NewFPExt(h, f32)
 	}
 	return out
+}
+
+// store8 rounds eight floats to half and writes them to base[idx ..
+// idx+7] (idx a multiple of 8) in one 128-bit store, as four i32 words
+// (see load8).
+func (k *kernel) store8(base, idx value.Value, vals []value.Value) {
+	var v value.Value = constant.NewUndef(word4)
+	for w := 0; w < 4; w++ {
+		bits := func(x value.Value) value.Value {
+			return k.b.NewZExt(k.b.NewBitCast(k.b.NewFPTrunc(x, types.Half), types.I16), i32)
+		}
+		word := k.b.NewOr(bits(vals[2*w]), k.b.NewShl(bits(vals[2*w+1]), ci(16)))
+		v = k.b.NewInsertElement(v, word, ci(w))
+	}
+	st := k.b.NewStore(v, k.b.NewBitCast(k.at(base, idx), types.NewPointer(word4)))
+	st.Align = 16
 }
 
 // storeHalf8 writes eight halves to a shared half array at an index that
