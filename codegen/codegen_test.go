@@ -554,7 +554,7 @@ func TestPipelinedTensorCore(t *testing.T) {
 			}
 			// The channels-last fp16 output (48 channels) is written eight
 			// channels per 128-bit store; split-K writes float partial sums.
-			if wide := strings.Contains(body, "st.global.v4.b32"); wide != (split == 1) {
+			if wide := strings.Contains(body, "st.global.v4.u32"); wide != (split == 1) {
 				t.Errorf("tile %v split %d: 128-bit output stores %v, want %v", tile, split, wide, split == 1)
 			}
 		}
