@@ -45,6 +45,8 @@ type Options struct {
 	// Baseline "cudnn" also runs the model layer by layer with cuDNN
 	// (runtime/cudnn) in the same precision, checked and timed alike.
 	Baseline string
+	// Tuned are measured GEMM schedules for -O2 (Tuning.Schedules).
+	Tuned map[string]ir.Schedule
 }
 
 // Baseline is a library running the same model layer by layer.
@@ -271,7 +273,7 @@ func compileVariant(opt Options, lvl int, rep *Report) (*compiled, error) {
 		return nil, err
 	}
 	res, pc, err := codegen.Build(g, codegen.Options{Model: rep.Model, OptLevel: lvl, Precision: opt.Precision},
-		passes.Options{Profile: opt.Profile, Model: rep.Model, Layout: opt.Layout})
+		passes.Options{Profile: opt.Profile, Model: rep.Model, Layout: opt.Layout, Tuned: opt.Tuned})
 	if err != nil {
 		return nil, err
 	}

@@ -430,3 +430,83 @@ func TestChooseLayout(t *testing.T) {
 		t.Error("layout nchwc was accepted")
 	}
 }
+
+// TestTunedSchedules: a forced tile lands on every GEMM kernel that can
+// take it, and a tuning's schedules (by KernelKey) replace the cost
+// model's choice where they fit, and only there.
+func TestTunedSchedules(t *testing.T) {
+	load := func() *ir.Graph {
+		g, err := onnx.Import(onnxbuild.TinyResNet(2).Bytes(), "tiny.onnx", "", onnx.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	gemms := func(g *ir.Graph) []*Kernel {
+		var out []*Kernel
+		for _, k := range Kernels(g) {
+			if costmodel.IsGemmAnchor(k.Anchor) {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	force := costmodel.TensorCoreTiles[2]
+	g := load()
+	if _, err := Run(g, Options{OptLevel: 2, Profile: h100(t), Precision: "fp16", ForceTile: &force}); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, k := range gemms(g) {
+		key := KernelKey(k)
+		if key == "" || keys[key] {
+			t.Errorf("kernel %s: key %q empty or not unique", k.Anchor.Describe(), key)
+		}
+		keys[key] = true
+		_, _, kk, _ := costmodel.GemmShape(k.Anchor)
+		if got := costmodel.TileFromInts(k.Anchor.Sched.Tile); got != force && scheduleValid(force, kk, 1) {
+			t.Errorf("kernel %s on tile %v, forced %v", key, got, force)
+		}
+	}
+	// Tune the first kernel to a schedule the cost model would not pick,
+	// and give an unknown key and an invalid tile.
+	// Keys from the optimized graph (fusion does not depend on tiles).
+	var ks []*Kernel // the kernels deep enough for a tensor-core tile
+	for _, k := range gemms(g) {
+		if _, _, kk, _ := costmodel.GemmShape(k.Anchor); kk >= 32 {
+			ks = append(ks, k)
+		}
+	}
+	if len(ks) < 2 {
+		t.Fatalf("%d GEMM kernels with K >= 32", len(ks))
+	}
+	tuned := ir.Schedule{Tile: costmodel.TensorCoreTiles[len(costmodel.TensorCoreTiles)-1].Ints(), SplitK: 1}
+	first, second := KernelKey(ks[0]), KernelKey(ks[1])
+	g = load()
+	c, err := Run(g, Options{OptLevel: 2, Profile: h100(t), Precision: "fp16", Tuned: map[string]ir.Schedule{
+		first: tuned, "no/such/node": tuned, second: {Tile: []int{1, 2, 3, 4, 5}, SplitK: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range c.Decisions {
+		if d.Pass == "tile" && strings.HasPrefix(d.What, "tuned") {
+			n++
+		}
+	}
+	for _, k := range gemms(g) {
+		switch KernelKey(k) {
+		case first:
+			if !slices.Equal(k.Anchor.Sched.Tile, tuned.Tile) || k.Anchor.Sched.SplitK != 1 {
+				t.Errorf("tuned kernel on %v", k.Anchor.Sched)
+			}
+		case second:
+			if slices.Equal(k.Anchor.Sched.Tile, []int{1, 2, 3, 4, 5}) {
+				t.Error("an invalid tuned tile was taken")
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d tuned decisions, want 1", n)
+	}
+}

@@ -71,6 +71,12 @@ type Options struct {
 	// LayoutNCHW keeps every value NCHW, ir.LayoutNHWC stores every value
 	// that can be channels last so (to measure and test those kernels).
 	Layout string
+	// Tuned are measured schedules (a tuning file's, see bench.Tune) by
+	// KernelKey: the tile pass takes them over its cost model's choice.
+	Tuned map[string]ir.Schedule
+	// ForceTile, when set, puts every GEMM kernel that can take it on this
+	// tile (the K split still the cost model's): a tuning run's candidate.
+	ForceTile *costmodel.Tile
 }
 
 // Decision records one fusion or tiling choice and its predicted effect.
@@ -98,6 +104,8 @@ type Context struct {
 	Profile   costmodel.Profile
 	Precision string
 	Layout    string // Options.Layout
+	Tuned     map[string]ir.Schedule
+	ForceTile *costmodel.Tile
 	Decisions []Decision
 	Memory    *MemoryPlan
 	next      int
@@ -138,7 +146,7 @@ func Run(g *ir.Graph, opt Options) (_ *Context, err error) {
 	default:
 		return nil, fmt.Errorf("layout %q, want %s or %s (or none: the cost model chooses)", opt.Layout, LayoutNCHW, ir.LayoutNHWC)
 	}
-	c := &Context{Profile: opt.Profile, Precision: opt.Precision, Layout: opt.Layout}
+	c := &Context{Profile: opt.Profile, Precision: opt.Precision, Layout: opt.Layout, Tuned: opt.Tuned, ForceTile: opt.ForceTile}
 	for _, p := range Pipeline {
 		if (!p.Required && opt.OptLevel == 0) || slices.Contains(opt.Disable, p.Name) {
 			continue

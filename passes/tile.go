@@ -3,6 +3,8 @@ package passes
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"cnnc/ir"
 	"cnnc/passes/costmodel"
@@ -22,7 +24,20 @@ func Tile(g *ir.Graph, c *Context) error {
 		}
 		a.Sched.Tile, a.Sched.SplitK = costmodel.DefaultTile.Ints(), 1
 		before := k.Predict(c.Profile)
-		best, bestNs := bestSchedule(k, c.Profile, c.Precision)
+		if s, ok := c.Tuned[KernelKey(k)]; ok && tunedValid(k, s, c.Precision) {
+			a.Sched.Tile, a.Sched.SplitK = s.Tile, s.SplitK
+			c.decide(Decision{Pass: "tile", Kernel: a.Describe(), What: fmt.Sprintf("tuned tile %s", a.Sched),
+				BeforeNs: before, AfterNs: k.Predict(c.Profile), Taken: true})
+			continue
+		}
+		tiles := candidateTiles(c.Precision)
+		if f := c.ForceTile; f != nil && slices.Contains(tiles, *f) {
+			tiles = []costmodel.Tile{*f}
+		}
+		best, bestNs := bestScheduleOf(k, c.Profile, tiles)
+		if math.IsInf(bestNs, 1) { // the forced tile does not fit this kernel
+			best, bestNs = bestSchedule(k, c.Profile, c.Precision)
+		}
 		a.Sched = best
 		c.decide(Decision{Pass: "tile", Kernel: a.Describe(), What: fmt.Sprintf("tile %s", best),
 			BeforeNs: before, AfterNs: bestNs, Taken: true})
@@ -30,19 +45,50 @@ func Tile(g *ir.Graph, c *Context) error {
 	return nil
 }
 
+// KernelKey names a kernel across compiles of one model: the ONNX nodes it
+// computes, in order (a launch's Layers), or "" when it has none.
+func KernelKey(k *Kernel) string {
+	var layers []string
+	for _, n := range k.Nodes {
+		if n.Origin != "" {
+			layers = append(layers, n.Origin)
+		}
+	}
+	return strings.Join(layers, "+")
+}
+
+// tunedValid says a tuning file's schedule fits the kernel: a tile of the
+// precision's candidates and a valid K split.
+func tunedValid(k *Kernel, s ir.Schedule, precision string) bool {
+	t := costmodel.TileFromInts(s.Tile)
+	_, _, kk, _ := costmodel.GemmShape(k.Anchor)
+	return len(s.Tile) == 5 && slices.Contains(candidateTiles(precision), t) && s.SplitK >= 1 && scheduleValid(t, kk, s.SplitK)
+}
+
+// candidateTiles are the tiles the tile pass chooses from.
+func candidateTiles(precision string) []costmodel.Tile {
+	tiles := costmodel.TileCandidates
+	if precision == "fp16" {
+		tiles = append(append([]costmodel.Tile{}, tiles...), costmodel.TensorCoreTiles...)
+	}
+	return tiles
+}
+
 // bestSchedule tries every tile and K split on a GEMM kernel and returns
 // the one with the best predicted time (the kernel's schedule is left as
 // it was).
 func bestSchedule(k *Kernel, p costmodel.Profile, precision string) (ir.Schedule, float64) {
+	return bestScheduleOf(k, p, candidateTiles(precision))
+}
+
+// bestScheduleOf is bestSchedule over the given tiles (an infinite time
+// when none is valid).
+func bestScheduleOf(k *Kernel, p costmodel.Profile, tiles []costmodel.Tile) (ir.Schedule, float64) {
 	a := k.Anchor
 	saved := a.Sched
 	defer func() { a.Sched = saved }()
 	_, _, kk, _ := costmodel.GemmShape(a)
 	best, bestNs := saved, math.Inf(1)
-	tiles := costmodel.TileCandidates
-	if precision == "fp16" {
-		tiles = append(append([]costmodel.Tile{}, tiles...), costmodel.TensorCoreTiles...)
-	}
 	for _, t := range tiles {
 		for _, s := range costmodel.SplitKCandidates {
 			if !scheduleValid(t, kk, s) {

@@ -14,7 +14,7 @@ import (
 )
 
 func runBench(args []string, stdout io.Writer) error {
-	fs := newFlags("bench", "bench model.onnx [--batch N] [--iters N] [--json out.json] [--md out.md] [--profile NAME | --calibration FILE] | bench --calibrate [-o calibration.json] | bench --fit report.json... [--calibration FILE] [-o calibration.json]", stdout)
+	fs := newFlags("bench", "bench model.onnx [--batch N] [--iters N] [--precision fp32|fp16] [--tune | --tuned FILE] [--baseline cudnn] [--kernels] [--json out.json] [--md out.md] [--profile NAME | --calibration FILE] | bench --calibrate [-o calibration.json] | bench --fit report.json... [--calibration FILE] [-o calibration.json]", stdout)
 	batch := fs.Int("batch", 1, "batch size")
 	iters := fs.Int("iters", 50, "timed iterations of each measurement")
 	warmup := fs.Int("warmup", 10, "untimed iterations first")
@@ -31,6 +31,8 @@ func runBench(args []string, stdout io.Writer) error {
 	peersFile := fs.String("peers", "", "a JSON-lines `file` of PyTorch measurements (bench/peers/torchvision_models.py peers) to report beside cnnc")
 	kernels := fs.Bool("kernels", false, "also print the kernel benchmark: every -O2 GEMM-core kernel, largest first, against the measured peak of its unit (tensor cores or FP32)")
 	layout := fs.String("layout", "auto", "choose-layout's policy at -O2: auto, nchw, or nhwc (every value that can be channels last is: to measure those kernels)")
+	tune := fs.Bool("tune", false, "first tune the model's GEMM schedules on this card (as 'cnnc tune'), then bench -O2 with them")
+	tunedFile := fs.String("tuned", "", "a tuning `file` from 'cnnc tune': -O2 takes its measured GEMM schedules")
 	baseline := fs.String("baseline", "", "also run the model layer by layer with `lib` (cudnn: libcudnn.so.9 from $CNNC_CUDNN, the loader path or Python's nvidia/cudnn), checked and timed alike")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -94,8 +96,26 @@ func runBench(args []string, stdout io.Writer) error {
 	if f, ok := stdout.(*os.File); ok && bench.IsTerminal(f) {
 		progress = os.Stderr
 	}
-	rep, err := bench.Run(dev, bench.Options{Model: pos[0], Batch: *batch, Iters: *iters, Warmup: *warmup, Seed: *seed,
-		Profile: prof, Dir: dir, Progress: progress, Precision: *precision, Baseline: *baseline, Layout: lay})
+	bopt := bench.Options{Model: pos[0], Batch: *batch, Iters: *iters, Warmup: *warmup, Seed: *seed,
+		Profile: prof, Dir: dir, Progress: progress, Precision: *precision, Baseline: *baseline, Layout: lay}
+	var tuning *bench.Tuning
+	switch {
+	case *tune && *tunedFile != "":
+		return badInputf("--tune and --tuned together")
+	case *tune:
+		if tuning, err = bench.Tune(dev, bopt); err != nil {
+			return err
+		}
+		printTuning(stdout, tuning)
+	case *tunedFile != "":
+		if tuning, err = bench.ReadTuning(*tunedFile); err != nil {
+			return badInputf("--tuned: %v", err)
+		}
+	}
+	if tuning != nil {
+		bopt.Tuned = tuning.Schedules()
+	}
+	rep, err := bench.Run(dev, bopt)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"cnnc/bench"
 	"cnnc/codegen"
 	"cnnc/passes"
 	"cnnc/passes/costmodel"
@@ -36,6 +37,7 @@ type optFlags struct {
 	profile     string
 	calibration string
 	layout      string
+	tuned       string
 }
 
 func (o *optFlags) register(fs *flagSet) {
@@ -47,6 +49,7 @@ func (o *optFlags) register(fs *flagSet) {
 	fs.StringVar(&o.profile, "profile", "", "device `profile` for the cost model: "+strings.Join(costmodel.ProfileNames(), ", ")+" (default: by --target)")
 	fs.StringVar(&o.calibration, "calibration", "", "a calibration `file` written by 'cnnc bench --calibrate' (overrides --profile)")
 	fs.StringVar(&o.layout, "layout", "auto", "choose-layout's policy: auto (the cost model chooses), nchw, or nhwc (every value that can be channels last is)")
+	fs.StringVar(&o.tuned, "tuned", "", "a tuning `file` from 'cnnc tune': its measured GEMM schedules replace the cost model's choice (same model, batch and precision)")
 }
 
 // level is the optimization level the flags ask for.
@@ -96,11 +99,19 @@ func (o *optFlags) passOptions(target string, dump io.Writer) (passes.Options, i
 	default:
 		return passes.Options{}, 0, badInputf("--layout %q, want auto, nchw or nhwc", o.layout)
 	}
-	return passes.Options{OptLevel: lvl, Disable: o.disable, DumpAfter: o.dumpAfter, Dump: dump, Verify: o.verify, Profile: prof, Layout: layout}, lvl, nil
+	popt := passes.Options{OptLevel: lvl, Disable: o.disable, DumpAfter: o.dumpAfter, Dump: dump, Verify: o.verify, Profile: prof, Layout: layout}
+	if o.tuned != "" {
+		t, err := bench.ReadTuning(o.tuned)
+		if err != nil {
+			return passes.Options{}, 0, badInputf("--tuned: %v", err)
+		}
+		popt.Tuned = t.Schedules()
+	}
+	return popt, lvl, nil
 }
 
 func runCompile(args []string, stdout io.Writer) error {
-	fs := newFlags("compile", "compile model.onnx -o model.ptx [--batch N] [--target sm_80] [--precision fp32|fp16] [-O0|-O2] [--layout auto|nchw|nhwc] [--report] [--dump-after PASS|all] [--disable PASS] [--verify] [--emit-llvm]", stdout)
+	fs := newFlags("compile", "compile model.onnx -o model.ptx [--batch N] [--target sm_80] [--precision fp32|fp16] [-O0|-O2] [--layout auto|nchw|nhwc] [--tuned FILE] [--report] [--dump-after PASS|all] [--disable PASS] [--verify] [--emit-llvm]", stdout)
 	var lf loadFlags
 	lf.register(fs)
 	var of optFlags

@@ -30,6 +30,7 @@ func init() {
 		{"run", "run a compiled model on the GPU and time it", runRun},
 		{"compile", "compile a model to PTX, a launch plan and packed weights", runCompile},
 		{"bench", "compile -O0 and -O2, check, time and report utilization on the GPU", runBench},
+		{"tune", "measure a model's GEMM kernels on every candidate tile on the GPU and keep the fastest", runTune},
 		{"survey", "the utilization survey: bench many models and batches, tables and plots", runSurvey},
 		{"nas", "the search-space study: predict candidates' latency, measure a subset, compare", runNAS},
 	}

@@ -1,0 +1,197 @@
+package bench
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"cnnc/codegen"
+	"cnnc/frontend/onnx"
+	"cnnc/ir"
+	"cnnc/passes"
+	"cnnc/passes/costmodel"
+	"cnnc/runtime"
+	"cnnc/runtime/cuda"
+	"cnnc/internal/tensorfile"
+)
+
+// Tuning is a model's measured GEMM schedules: what `cnnc tune` writes and
+// `--tuned` reads. Each GEMM kernel of the -O2 plan was timed on the
+// cost model's own schedule and on every candidate tile (with the cost
+// model's K split for it); it keeps the fastest.
+type Tuning struct {
+	Model      string  `json:"model"`
+	Batch      int     `json:"batch"`
+	Precision  string  `json:"precision"`
+	Card       string  `json:"card"`
+	SMClockMHz int     `json:"sm_clock_mhz"`
+	Date       string  `json:"date"`
+	Candidates int     `json:"candidates"` // compiles timed, the cost model's included
+	TuneS      float64 `json:"tune_s"`
+	// CostModelUs and TunedUs are the GEMM kernels' summed times on the
+	// cost model's schedules and on the tuned ones.
+	CostModelUs float64       `json:"cost_model_gemm_us"`
+	TunedUs     float64       `json:"tuned_gemm_us"`
+	Kernels     []TunedKernel `json:"kernels"`
+}
+
+// TunedKernel is one GEMM kernel's tuning.
+type TunedKernel struct {
+	Key         string  `json:"key"` // passes.KernelKey
+	Kernel      string  `json:"kernel"`
+	Tile        []int   `json:"tile"`
+	SplitK      int     `json:"split_k"`
+	Us          float64 `json:"measured_us"`
+	CostModelUs float64 `json:"cost_model_us"` // on the cost model's schedule
+	CostModel   string  `json:"cost_model_schedule"`
+}
+
+// Schedules are the tuned schedules by kernel key, for passes.Options.Tuned.
+func (t *Tuning) Schedules() map[string]ir.Schedule {
+	out := map[string]ir.Schedule{}
+	for _, k := range t.Kernels {
+		out[k.Key] = ir.Schedule{Tile: k.Tile, SplitK: k.SplitK}
+	}
+	return out
+}
+
+// ReadTuning reads a tuning file.
+func ReadTuning(path string) (*Tuning, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var t Tuning
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("%s: not a tuning file: %v", path, err)
+	}
+	if len(t.Kernels) == 0 {
+		return nil, fmt.Errorf("%s: a tuning file with no kernels", path)
+	}
+	return &t, nil
+}
+
+// Write writes the tuning file atomically.
+func (t *Tuning) Write(path string) error {
+	b, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return err
+	}
+	return tensorfile.WriteFileAtomic(path, append(b, '\n'))
+}
+
+// measuredSchedule is one kernel's schedule and time in one candidate
+// compile.
+type measuredSchedule struct {
+	kernel string
+	sched  ir.Schedule
+	us     float64
+}
+
+// Tune times every GEMM kernel of opt.Model's -O2 plan under the cost
+// model's schedules and under each candidate tile of opt.Precision, and
+// keeps each kernel's fastest. Kernel times are CUDA-event medians of
+// opt.Iters runs (graph-free, as bench's per-kernel rows).
+func Tune(dev *cuda.Device, opt Options) (*Tuning, error) {
+	start := time.Now()
+	card, err := dev.Name()
+	if err != nil {
+		return nil, err
+	}
+	prec := cmp.Or(opt.Precision, "fp32")
+	t := &Tuning{Model: filepath.Base(opt.Model), Batch: opt.Batch, Precision: prec, Card: card,
+		SMClockMHz: smClock(dev), Date: time.Now().UTC().Format("2006-01-02")}
+	tiles := costmodel.TileCandidates
+	if prec == "fp16" {
+		tiles = costmodel.TensorCoreTiles
+	}
+	candidates := append([]*costmodel.Tile{nil}, make([]*costmodel.Tile, len(tiles))...)
+	for i := range tiles {
+		candidates[i+1] = &tiles[i]
+	}
+	var base map[string]measuredSchedule
+	best := map[string]measuredSchedule{}
+	var order []string
+	for i, force := range candidates {
+		m, err := timeCandidate(dev, opt, force, filepath.Join(opt.Dir, fmt.Sprintf("tune_%d.ptx", i)))
+		if err != nil {
+			what := "the cost model's schedules"
+			if force != nil {
+				what = fmt.Sprintf("tile %v", *force)
+			}
+			return nil, fmt.Errorf("tuning %s with %s: %w", t.Model, what, err)
+		}
+		if force == nil {
+			base = m
+			for key := range m {
+				order = append(order, key)
+			}
+			slices.Sort(order)
+		}
+		for key, ms := range m {
+			if b, ok := best[key]; !ok || ms.us < b.us {
+				best[key] = ms
+			}
+		}
+		t.Candidates++
+	}
+	for _, key := range order {
+		b, c := best[key], base[key]
+		t.Kernels = append(t.Kernels, TunedKernel{Key: key, Kernel: c.kernel, Tile: b.sched.Tile, SplitK: b.sched.SplitK,
+			Us: b.us, CostModelUs: c.us, CostModel: c.sched.String()})
+		t.CostModelUs += c.us
+		t.TunedUs += b.us
+	}
+	t.TuneS = time.Since(start).Seconds()
+	return t, nil
+}
+
+// timeCandidate compiles the model at -O2 (every GEMM kernel on force
+// where it fits, the cost model's choice where force is nil), times its
+// kernels and returns each GEMM kernel's schedule and time by key
+// (launches of one kernel, split-K's reduction, add up).
+func timeCandidate(dev *cuda.Device, opt Options, force *costmodel.Tile, ptx string) (map[string]measuredSchedule, error) {
+	g, err := onnx.Load(opt.Model, onnx.Options{Batch: opt.Batch})
+	if err != nil {
+		return nil, err
+	}
+	res, _, err := codegen.Build(g, codegen.Options{Model: filepath.Base(opt.Model), OptLevel: 2, Precision: opt.Precision},
+		passes.Options{Profile: opt.Profile, Model: filepath.Base(opt.Model), Layout: opt.Layout, ForceTile: force})
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Write(ptx, false); err != nil {
+		return nil, err
+	}
+	ex, err := runtime.Load(dev, ptx)
+	if err != nil {
+		return nil, err
+	}
+	defer ex.Close()
+	times, err := ex.TimeKernels(opt.Warmup, opt.Iters)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]measuredSchedule{}
+	for _, k := range passes.Kernels(g) {
+		if key := passes.KernelKey(k); key != "" && costmodel.IsGemmAnchor(k.Anchor) {
+			out[key] = measuredSchedule{sched: ir.Schedule{Tile: k.Anchor.Sched.Tile, SplitK: max(k.Anchor.Sched.SplitK, 1)}}
+		}
+	}
+	for i, l := range res.Plan.Launches {
+		key := strings.Join(l.Layers, "+")
+		if m, ok := out[key]; ok {
+			if m.kernel == "" {
+				m.kernel = l.Kernel
+			}
+			m.us += times[i].Median * 1e3
+			out[key] = m
+		}
+	}
+	return out, nil
+}

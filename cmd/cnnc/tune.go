@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"cnnc/bench"
+	"cnnc/runtime/cuda"
+)
+
+// runTune is `cnnc tune`: measure every GEMM kernel of a model's -O2 plan
+// on each candidate tile on this card and write the fastest schedules.
+func runTune(args []string, stdout io.Writer) error {
+	fs := newFlags("tune", "tune model.onnx [--batch N] [--precision fp32|fp16] [--iters N] [--calibration FILE] [-o model.tune.json]", stdout)
+	batch := fs.Int("batch", 1, "batch size")
+	precision := fs.String("precision", "fp32", "tensor storage: fp32 (SIMT tiles) or fp16 (tensor-core tiles)")
+	iters := fs.Int("iters", 20, "timed runs of each candidate's kernels (the median counts)")
+	warmup := fs.Int("warmup", 5, "untimed runs first")
+	out := fs.String("o", "", "the tuning `file` to write (default: the model's name with .tune.json)")
+	profile := fs.String("profile", "", "cost-model profile (default: the card's, by name)")
+	calibration := fs.String("calibration", "", "a calibration `file` from 'cnnc bench --calibrate'")
+	device := fs.Int("device", 0, "CUDA device ordinal")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return badInputf("want one model file, got %d arguments; see 'cnnc tune --help'", len(pos))
+	}
+	if *precision != "fp32" && *precision != "fp16" {
+		return badInputf("--precision %q, want fp32 or fp16", *precision)
+	}
+	if *batch < 1 || *iters < 1 || *warmup < 0 {
+		return badInputf("--batch %d --iters %d --warmup %d: want batch >= 1, iters >= 1, warmup >= 0", *batch, *iters, *warmup)
+	}
+	path := *out
+	if path == "" {
+		path = strings.TrimSuffix(pos[0], ".onnx") + ".tune.json"
+	}
+	dev, err := cuda.Open(*device)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	prof, err := cardProfile(optFlags{profile: *profile, calibration: *calibration}, dev)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "cnnc-tune")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	t, err := bench.Tune(dev, bench.Options{Model: pos[0], Batch: *batch, Iters: *iters, Warmup: *warmup,
+		Profile: prof, Dir: dir, Precision: *precision})
+	if err != nil {
+		return err
+	}
+	printTuning(stdout, t)
+	if err := t.Write(path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", path)
+	return nil
+}
+
+// printTuning summarizes a tuning: totals, then the kernels it changed.
+func printTuning(w io.Writer, t *bench.Tuning) {
+	fmt.Fprintf(w, "tuned %s at batch %d, %s, on %s (%d MHz): %d GEMM kernels, %d candidate compiles in %.1f s; GEMM kernels %.1f us on the cost model's schedules, %.1f us tuned (%.2fx)\n",
+		t.Model, t.Batch, t.Precision, t.Card, t.SMClockMHz, len(t.Kernels), t.Candidates, t.TuneS, t.CostModelUs, t.TunedUs, t.CostModelUs/t.TunedUs)
+	for _, k := range t.Kernels {
+		if k.Us < k.CostModelUs {
+			fmt.Fprintf(w, "  %-40s %8.1f us -> %8.1f us  tile %v split %d (cost model: %s)\n", k.Kernel, k.CostModelUs, k.Us, k.Tile, k.SplitK, k.CostModel)
+		}
+	}
+}
