@@ -6,18 +6,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"cnnc/codegen"
 	"cnnc/frontend/onnx"
+	"cnnc/internal/tensorfile"
 	"cnnc/ir"
 	"cnnc/passes"
 	"cnnc/passes/costmodel"
 	"cnnc/runtime"
 	"cnnc/runtime/cuda"
-	"cnnc/internal/tensorfile"
 )
 
 // Tuning is a model's measured GEMM schedules: what `cnnc tune` writes and
@@ -114,11 +116,31 @@ func Tune(dev *cuda.Device, opt Options) (*Tuning, error) {
 	for i := range tiles {
 		candidates[i+1] = &tiles[i]
 	}
+	// The candidates compile side by side (the CPU work), then run one
+	// after another on the card.
+	built := make([]*candidate, len(candidates))
+	errs := make([]error, len(candidates))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, goruntime.NumCPU()/2))
+	for i, force := range candidates {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			built[i], errs[i] = compileCandidate(opt, force, filepath.Join(opt.Dir, fmt.Sprintf("tune_%d.ptx", i)))
+		}()
+	}
+	wg.Wait()
 	var base map[string]measuredSchedule
 	best := map[string]measuredSchedule{}
 	var order []string
 	for i, force := range candidates {
-		m, err := timeCandidate(dev, opt, force, filepath.Join(opt.Dir, fmt.Sprintf("tune_%d.ptx", i)))
+		var times map[string]measuredSchedule
+		err := errs[i]
+		if err == nil {
+			times, err = built[i].time(dev, opt)
+		}
 		if err != nil {
 			what := "the cost model's schedules"
 			if force != nil {
@@ -127,13 +149,13 @@ func Tune(dev *cuda.Device, opt Options) (*Tuning, error) {
 			return nil, fmt.Errorf("tuning %s with %s: %w", t.Model, what, err)
 		}
 		if force == nil {
-			base = m
-			for key := range m {
+			base = times
+			for key := range times {
 				order = append(order, key)
 			}
 			slices.Sort(order)
 		}
-		for key, ms := range m {
+		for key, ms := range times {
 			if b, ok := best[key]; !ok || ms.us < b.us {
 				best[key] = ms
 			}
@@ -151,11 +173,16 @@ func Tune(dev *cuda.Device, opt Options) (*Tuning, error) {
 	return t, nil
 }
 
-// timeCandidate compiles the model at -O2 (every GEMM kernel on force
-// where it fits, the cost model's choice where force is nil), times its
-// kernels and returns each GEMM kernel's schedule and time by key
-// (launches of one kernel, split-K's reduction, add up).
-func timeCandidate(dev *cuda.Device, opt Options, force *costmodel.Tile, ptx string) (map[string]measuredSchedule, error) {
+// candidate is one compile of a tuning run.
+type candidate struct {
+	g   *ir.Graph // the optimized graph: its kernels' schedules
+	res *codegen.Result
+	ptx string
+}
+
+// compileCandidate compiles the model at -O2, every GEMM kernel on force
+// where it fits (the cost model's choice where force is nil).
+func compileCandidate(opt Options, force *costmodel.Tile, ptx string) (*candidate, error) {
 	g, err := onnx.Load(opt.Model, onnx.Options{Batch: opt.Batch})
 	if err != nil {
 		return nil, err
@@ -168,7 +195,14 @@ func timeCandidate(dev *cuda.Device, opt Options, force *costmodel.Tile, ptx str
 	if err := res.Write(ptx, false); err != nil {
 		return nil, err
 	}
-	ex, err := runtime.Load(dev, ptx)
+	return &candidate{g: g, res: res, ptx: ptx}, nil
+}
+
+// time runs the candidate's kernels and returns each GEMM kernel's
+// schedule and time by key (launches of one kernel, split-K's reduction,
+// add up).
+func (c *candidate) time(dev *cuda.Device, opt Options) (map[string]measuredSchedule, error) {
+	ex, err := runtime.Load(dev, c.ptx)
 	if err != nil {
 		return nil, err
 	}
@@ -178,12 +212,12 @@ func timeCandidate(dev *cuda.Device, opt Options, force *costmodel.Tile, ptx str
 		return nil, err
 	}
 	out := map[string]measuredSchedule{}
-	for _, k := range passes.Kernels(g) {
+	for _, k := range passes.Kernels(c.g) {
 		if key := passes.KernelKey(k); key != "" && costmodel.IsGemmAnchor(k.Anchor) {
 			out[key] = measuredSchedule{sched: ir.Schedule{Tile: k.Anchor.Sched.Tile, SplitK: max(k.Anchor.Sched.SplitK, 1)}}
 		}
 	}
-	for i, l := range res.Plan.Launches {
+	for i, l := range c.res.Plan.Launches {
 		key := strings.Join(l.Layers, "+")
 		if m, ok := out[key]; ok {
 			if m.kernel == "" {

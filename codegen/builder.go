@@ -273,7 +273,11 @@ func (k *kernel) and(conds ...value.Value) value.Value {
 
 // inRange is 0 <= v < n (v may be negative as a signed value).
 func (k *kernel) inRange(v value.Value, n int) value.Value {
-	return k.and(k.ge(v, ci(0)), k.lt(v, ci(n)))
+	// One unsigned compare: a negative v is a large unsigned one.
+	if c, ok := v.(*constant.Int); ok {
+		return constant.NewBool(c.X.Sign() >= 0 && c.X.Int64() < int64(n))
+	}
+	return k.icmp(enum.IPredULT, v, ci(n))
 }
 
 func (k *kernel) sel(c, a, b value.Value) value.Value {

@@ -111,8 +111,8 @@ func convProblem(c *nodeKernel) gemmProblem {
 	// eight per 128-bit load (rows of W are k-contiguous).
 	vecW := elemOf(wt) == types.Half && K%8 == 0
 	if vecW {
-		p.srcA8 = func(k *kernel, z, m, kk, ok value.Value) half8Src {
-			return half8Src{wt, k.add(k.mul(k.madd(z, g.Mg, m), ci(K)), kk), ok}
+		p.srcA8 = func(k *kernel, z, m value.Value, kk kIndex, ok value.Value) half8Src {
+			return half8Src{wt, k.add(k.mul(k.madd(z, g.Mg, m), ci(K)), kk.abs(k)), ok}
 		}
 	}
 	if g.OutNHWC && g.G == 1 {
@@ -127,7 +127,7 @@ func convProblem(c *nodeKernel) gemmProblem {
 		}
 		if vecW {
 			// k in W's own order: (c, r, q), or (r, q, c) in the OHWI copy.
-			q.srcB8 = func(k *kernel, z, kk, oc, ok value.Value) half8Src { return p.srcA8(k, z, oc, kk, ok) }
+			q.srcB8 = func(k *kernel, z value.Value, kk kIndex, oc, ok value.Value) half8Src { return p.srcA8(k, z, oc, kk, ok) }
 		}
 		if g.M%8 == 0 && elemOf(y) == types.Half {
 			// Eight consecutive channels of one pixel: 128 bits of output.
@@ -146,15 +146,25 @@ func convProblem(c *nodeKernel) gemmProblem {
 			}
 		}
 		if x := c.in[0]; g.InNHWC && g.C%8 == 0 && c.prologueAnchor() == nil && elemOf(x) == types.Half {
-			q.srcA8 = func(k *kernel, _, pix, kk, ok value.Value) half8Src {
+			// A K slice within one tap (C a multiple of BK) finds the tap
+			// once per slice, the same for every thread.
+			sameTap := g.C%costmodel.TileFromInts(c.n.Sched.Tile).BK == 0
+			q.srcA8 = func(k *kernel, _, pix value.Value, kk kIndex, ok value.Value) half8Src {
 				// Eight channels of one tap: k runs (r, q, c), c fastest.
-				ch, rq := k.rem(kk, g.C), k.div(kk, g.C)
+				ch, rq := k.rem(kk.abs(k), g.C), k.div(kk.abs(k), g.C)
+				if sameTap {
+					rq, ch = k.div(kk.slice, g.C), k.add(k.rem(kk.slice, g.C), kk.off)
+				}
+				r, q := k.div(rq, g.KW), k.rem(rq, g.KW)
+				// What depends on the pixel alone (the same in every slice):
+				// its top-left tap and that tap's index.
 				nb, rest := k.div(pix, hw), k.rem(pix, hw)
-				oh, ow := k.div(rest, g.Wo), k.rem(rest, g.Wo)
-				ih := k.add(k.sub(k.mul(oh, ci(g.SH)), ci(g.PT)), k.mul(k.div(rq, g.KW), ci(g.DH)))
-				iw := k.add(k.sub(k.mul(ow, ci(g.SW)), ci(g.PL)), k.mul(k.rem(rq, g.KW), ci(g.DW)))
-				ok = k.and(ok, k.inRange(ih, g.H), k.inRange(iw, g.W))
-				idx := k.add(k.mul(k.add(k.mul(k.add(k.mul(nb, ci(g.H)), ih), ci(g.W)), iw), ci(g.C)), ch)
+				ih0 := k.sub(k.mul(k.div(rest, g.Wo), ci(g.SH)), ci(g.PT))
+				iw0 := k.sub(k.mul(k.rem(rest, g.Wo), ci(g.SW)), ci(g.PL))
+				at0 := k.mul(k.add(k.mul(k.add(k.mul(nb, ci(g.H)), ih0), ci(g.W)), iw0), ci(g.C))
+				dh, dw := k.mul(r, ci(g.DH)), k.mul(q, ci(g.DW))
+				ok = k.and(ok, k.inRange(k.add(ih0, dh), g.H), k.inRange(k.add(iw0, dw), g.W))
+				idx := k.add(at0, k.add(k.mul(k.madd(dh, g.W, dw), ci(g.C)), ch))
 				return half8Src{x, idx, ok}
 			}
 		}

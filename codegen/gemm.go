@@ -31,10 +31,22 @@ type gemmProblem struct {
 	// consecutive halves (16-byte aligned) for k a multiple of 8: the
 	// tensor-core core stages A 128 bits at a time with it (A is
 	// k-contiguous, K a multiple of 8).
-	srcA8 func(k *kernel, z, m, kk, ok value.Value) half8Src
+	srcA8 func(k *kernel, z, m value.Value, kk kIndex, ok value.Value) half8Src
 	// srcB8 is the same for B[z][k .. k+7][n] (B k-contiguous).
-	srcB8 func(k *kernel, z, kk, n, ok value.Value) half8Src
+	srcB8 func(k *kernel, z value.Value, kk kIndex, n, ok value.Value) half8Src
 }
+
+// kIndex is a k the core stages: the K slice's first k (a multiple of the
+// tile's BK, the same for every thread) plus the thread's offset in the
+// slice (below BK, the same in every slice), so that a loader can work
+// out what depends on the slice once per slice and what depends on the
+// thread once per kernel.
+type kIndex struct {
+	slice, off value.Value
+}
+
+// abs is the k itself.
+func (i kIndex) abs(k *kernel) value.Value { return k.add(i.slice, i.off) }
 
 // half8Src is where eight consecutive halves lie: base[idx .. idx+7], or
 // zeros where ok is false.
@@ -97,7 +109,7 @@ type operand struct {
 	limit   int
 	kContig bool
 	load    func(row, kg, ok value.Value) value.Value
-	src8    func(row, kg, ok value.Value) half8Src
+	src8    func(row value.Value, kg kIndex, ok value.Value) half8Src
 	buf     *llir.Global
 	at      func(row, kk value.Value) value.Value
 }
@@ -111,10 +123,10 @@ func (b *gemmBlock) operands(k *kernel, as, bs *llir.Global, aAt, bAt func(x, kk
 	bo := operand{rows: b.t.BN, origin: b.n0, limit: p.N, kContig: p.BKContig, buf: bs, at: bAt,
 		load: func(n, kg, ok value.Value) value.Value { return p.loadB(k, b.z, kg, n, ok) }}
 	if p.srcA8 != nil {
-		a.src8 = func(m, kg, ok value.Value) half8Src { return p.srcA8(k, b.z, m, kg, ok) }
+		a.src8 = func(m value.Value, kg kIndex, ok value.Value) half8Src { return p.srcA8(k, b.z, m, kg, ok) }
 	}
 	if p.srcB8 != nil {
-		bo.src8 = func(n, kg, ok value.Value) half8Src { return p.srcB8(k, b.z, kg, n, ok) }
+		bo.src8 = func(n value.Value, kg kIndex, ok value.Value) half8Src { return p.srcB8(k, b.z, kg, n, ok) }
 	}
 	return [2]operand{a, bo}
 }
@@ -130,22 +142,29 @@ func (b *gemmBlock) vectorized(o operand) bool {
 // thread has a piece this round; otherwise only where it holds is there
 // one, and src.ok is false elsewhere).
 func (b *gemmBlock) forVectors(k *kernel, o operand, k0 value.Value, f func(at value.Value, src half8Src, guard value.Value)) {
-	t := b.t
-	vectors := o.rows * t.BK / 8
-	for e := 0; e < vectors; e += t.Threads() {
-		lin := k.add(k.tid(), ci(e))
-		var guard value.Value
-		if e+t.Threads() > vectors {
-			guard = k.lt(lin, ci(vectors))
-		}
-		row, kk := k.div(lin, t.BK/8), k.mul(k.rem(lin, t.BK/8), ci(8))
-		r, kg := k.add(o.origin, row), k.add(k0, kk)
-		ok := k.and(k.lt(r, ci(o.limit)), k.lt(kg, b.kEnd))
-		if guard != nil {
-			ok = k.and(ok, guard)
-		}
-		f(o.at(row, kk), o.src8(r, kg, ok), guard)
+	for e := 0; e < b.vectors(o); e += b.t.Threads() {
+		f(b.vector(k, o, k0, e))
 	}
+}
+
+// vectors is how many 128-bit pieces o's slice has.
+func (b *gemmBlock) vectors(o operand) int { return o.rows * b.t.BK / 8 }
+
+// vector is forVectors' round e (a multiple of the block's threads).
+func (b *gemmBlock) vector(k *kernel, o operand, k0 value.Value, e int) (value.Value, half8Src, value.Value) {
+	t := b.t
+	lin := k.add(k.tid(), ci(e))
+	var guard value.Value
+	if e+t.Threads() > b.vectors(o) {
+		guard = k.lt(lin, ci(b.vectors(o)))
+	}
+	row, kk := k.div(lin, t.BK/8), k.mul(k.rem(lin, t.BK/8), ci(8))
+	r, kg := k.add(o.origin, row), kIndex{k0, kk}
+	ok := k.and(k.lt(r, ci(o.limit)), k.lt(kg.abs(k), b.kEnd))
+	if guard != nil {
+		ok = k.and(ok, guard)
+	}
+	return o.at(row, kk), o.src8(r, kg, ok), guard
 }
 
 // loadSlice loads the A and B slice at k0 into registers (zero outside

@@ -236,9 +236,21 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	cld := t.BN + 8
 	ab, dynamicBytes := k.sharedHalf("AB", max(stages*(aStage+bStage), 2*warpM*cld))
 	// mmaSlice runs one BK slice of the warp's mma tiles on the A and B
-	// rows staged at aBase and bBase (As[mm][kk], Bs[nn][kk]: k contiguous).
-	mmaSlice := func(aBase, bBase value.Value, acc []value.Value) []value.Value {
+	// rows staged at aBase and bBase (As[mm][kk], Bs[nn][kk]: k contiguous),
+	// emitting the given copies (the next slices' cp.async) spread between
+	// its groups of mma, so that every warp's issue of them overlaps the
+	// tensor cores' work instead of following the barrier all at once.
+	mmaSlice := func(aBase, bBase value.Value, acc []value.Value, copies []func()) []value.Value {
 		out := append([]value.Value{}, acc...)
+		points := t.BK / 16 * ((nTiles + 1) / 2)
+		point := 0
+		between := func() {
+			from, to := point*len(copies)/points, (point+1)*len(copies)/points
+			for _, c := range copies[from:to] {
+				c()
+			}
+			point++
+		}
 		for ks := 0; ks < t.BK; ks += 16 {
 			// One ldmatrix.x4 per 16x16 A fragment (matrices: rows 0-7 and
 			// 8-15 at k 0-7, then at k 8-15) and per two 16x8 B fragments
@@ -261,6 +273,7 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 						copy(out[o:o+4], d[:])
 					}
 				}
+				between()
 			}
 		}
 		return out
@@ -345,7 +358,7 @@ func (k *kernel) loadFloat4(cs value.Value, idx value.Value) []value.Value {
 // loads are issued into registers before the current slice's mma work and
 // stored (rounded to half) after it.
 func tcRegisterStaged(k *kernel, blk *gemmBlock, ops [2]operand, bOff int, acc []value.Value,
-	mmaSlice func(aBase, bBase value.Value, acc []value.Value) []value.Value) []value.Value {
+	mmaSlice func(aBase, bBase value.Value, acc []value.Value, copies []func()) []value.Value) []value.Value {
 	t := blk.t
 	storeSlice := func(vals []staged) {
 		for _, v := range vals {
@@ -365,7 +378,7 @@ func tcRegisterStaged(k *kernel, blk *gemmBlock, ops [2]operand, bOff int, acc [
 	k.barrier()
 	return k.loop(blk.kStart, blk.kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
 		next := blk.loadSlice(k, k.add(k0, ci(t.BK)), ops)
-		out := mmaSlice(ci(0), ci(bOff), acc)
+		out := mmaSlice(ci(0), ci(bOff), acc, nil)
 		k.barrier()
 		storeSlice(next)
 		k.barrier()
@@ -387,19 +400,31 @@ func tcRegisterStaged(k *kernel, blk *gemmBlock, ops [2]operand, bOff int, acc [
 // The barrier also tells every warp that the others are done with slice
 // i-1, so its stage can be overwritten; one barrier per slice.
 func tcPipelined(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage int, acc []value.Value,
-	mmaSlice func(aBase, bBase value.Value, acc []value.Value) []value.Value) []value.Value {
+	mmaSlice func(aBase, bBase value.Value, acc []value.Value, copies []func()) []value.Value) []value.Value {
 	t := blk.t
 	bOff := stages * aStage
-	issue := func(k0, stage value.Value) {
+	// copies are the cp.async of the slice at k0 into stage, one function
+	// per 128-bit piece (its index arithmetic included).
+	copies := func(k0, stage value.Value) []func() {
+		var out []func()
 		for i, o := range ops {
-			base := k.mul(stage, ci([]int{aStage, bStage}[i]))
-			blk.forVectors(k, o, k0, func(at value.Value, src half8Src, guard value.Value) {
-				if guard != nil {
-					k.ifThen(guard, func() { k.cpAsync16(o.buf, k.add(base, at), src) })
-					return
-				}
-				k.cpAsync16(o.buf, k.add(base, at), src)
-			})
+			for e := 0; e < blk.vectors(o); e += t.Threads() {
+				out = append(out, func() {
+					base := k.mul(stage, ci([]int{aStage, bStage}[i]))
+					at, src, guard := blk.vector(k, o, k0, e)
+					if guard != nil {
+						k.ifThen(guard, func() { k.cpAsync16(o.buf, k.add(base, at), src) })
+						return
+					}
+					k.cpAsync16(o.buf, k.add(base, at), src)
+				})
+			}
+		}
+		return out
+	}
+	issue := func(k0, stage value.Value) {
+		for _, c := range copies(k0, stage) {
+			c()
 		}
 		k.cpAsyncCommit()
 	}
@@ -416,8 +441,9 @@ func tcPipelined(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bSta
 		read, fill := c[len(acc)], c[len(acc)+1]
 		k.cpAsyncWait(stages - 2)
 		k.barrier()
-		issue(k.add(k0, ci((stages-1)*t.BK)), fill)
-		out := mmaSlice(k.mul(read, ci(aStage)), k.add(ci(bOff), k.mul(read, ci(bStage))), c[:len(acc)])
+		out := mmaSlice(k.mul(read, ci(aStage)), k.add(ci(bOff), k.mul(read, ci(bStage))), c[:len(acc)],
+			copies(k.add(k0, ci((stages-1)*t.BK)), fill))
+		k.cpAsyncCommit()
 		return append(out, next(read), next(fill))
 	})
 	k.cpAsyncWait(0) // the zero-filled slices past K, before the block ends
