@@ -56,7 +56,7 @@ for l in open('$OUT/runs.jsonl'):
 # schedules: every GEMM-core schedule case under every tile, fp32 and fp16,
 # against the interpreter.
 schedules() {
-  (cd "$B" && timeout 300 ./e2e.test -test.v -test.run 'TestGPUSchedules|TestGPUTensorCore' -test.timeout 290s) > "$OUT/test_schedules.log" 2>&1
+  (cd "$B" && timeout 300 ./e2e.test -test.v -test.run 'TestGPUSchedules|TestGPUTensorCore|TestGPUWgmma' -test.timeout 290s) > "$OUT/test_schedules.log" 2>&1
   echo "schedules: exit $?; $(grep -E '^(--- |FAIL|ok|PASS)' "$OUT/test_schedules.log" | tr '\n' ' ')"
 }
 

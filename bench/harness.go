@@ -47,6 +47,23 @@ type Options struct {
 	Baseline string
 	// Tuned are measured GEMM schedules for -O2 (Tuning.Schedules).
 	Tuned map[string]ir.Schedule
+	// Target is the codegen target ("" for codegen's default; DeviceTarget
+	// gives the card's own).
+	Target string
+}
+
+// DeviceTarget is the most capable codegen target for dev's card:
+// sm_90a (wgmma) on Hopper.
+func DeviceTarget(dev *cuda.Device) (string, error) {
+	major, err := dev.Attribute(cuda.AttrComputeCapabilityMajor)
+	if err != nil {
+		return "", err
+	}
+	minor, err := dev.Attribute(cuda.AttrComputeCapabilityMinor)
+	if err != nil {
+		return "", err
+	}
+	return codegen.TargetFor(major, minor), nil
 }
 
 // Baseline is a library running the same model layer by layer.
@@ -272,7 +289,7 @@ func compileVariant(opt Options, lvl int, rep *Report) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, pc, err := codegen.Build(g, codegen.Options{Model: rep.Model, OptLevel: lvl, Precision: opt.Precision},
+	res, pc, err := codegen.Build(g, codegen.Options{Model: rep.Model, OptLevel: lvl, Precision: opt.Precision, Target: opt.Target},
 		passes.Options{Profile: opt.Profile, Model: rep.Model, Layout: opt.Layout, Tuned: opt.Tuned})
 	if err != nil {
 		return nil, err

@@ -30,6 +30,7 @@ type Tuning struct {
 	Model      string  `json:"model"`
 	Batch      int     `json:"batch"`
 	Precision  string  `json:"precision"`
+	Target     string  `json:"target"`
 	Card       string  `json:"card"`
 	SMClockMHz int     `json:"sm_clock_mhz"`
 	Date       string  `json:"date"`
@@ -106,7 +107,7 @@ func Tune(dev *cuda.Device, opt Options) (*Tuning, error) {
 		return nil, err
 	}
 	prec := cmp.Or(opt.Precision, "fp32")
-	t := &Tuning{Model: filepath.Base(opt.Model), Batch: opt.Batch, Precision: prec, Card: card,
+	t := &Tuning{Model: filepath.Base(opt.Model), Batch: opt.Batch, Precision: prec, Target: opt.Target, Card: card,
 		SMClockMHz: smClock(dev), Date: time.Now().UTC().Format("2006-01-02")}
 	tiles := costmodel.TileCandidates
 	if prec == "fp16" {
@@ -187,7 +188,7 @@ func compileCandidate(opt Options, force *costmodel.Tile, ptx string) (*candidat
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := codegen.Build(g, codegen.Options{Model: filepath.Base(opt.Model), OptLevel: 2, Precision: opt.Precision},
+	res, _, err := codegen.Build(g, codegen.Options{Model: filepath.Base(opt.Model), OptLevel: 2, Precision: opt.Precision, Target: opt.Target},
 		passes.Options{Profile: opt.Profile, Model: filepath.Base(opt.Model), Layout: opt.Layout, ForceTile: force})
 	if err != nil {
 		return nil, err

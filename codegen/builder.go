@@ -19,6 +19,7 @@ type module struct {
 	intrinsics map[string]*ir.Func
 	annots     *metadata.NamedDef
 	elem       types.Type // element type of tensors in global memory: float or half
+	hopper     bool       // the target has wgmma (Target.Hopper)
 }
 
 var (

@@ -560,3 +560,57 @@ func TestPipelinedTensorCore(t *testing.T) {
 		}
 	}
 }
+
+// TestWgmmaKernels: compiled for sm_90a, a channels-last 3x3 convolution on
+// a tile of one warpgroup per 64 rows multiplies with wgmma straight from
+// shared memory (no ldmatrix, no mma.sync) under a PTX 8.0 sm_90a header;
+// compiled for sm_90 the same tile stays on mma.sync.
+func TestWgmmaKernels(t *testing.T) {
+	be := backendForTest(t)
+	n := 0
+	for _, tile := range costmodel.TensorCoreTiles {
+		if !wgmmaTile(tile) {
+			continue
+		}
+		n++
+		for _, target := range []string{"sm_90a", "sm_90"} {
+			g := channelsLast3x3(t, 2, 16, 32, 48, 8, 10)
+			for _, nd := range g.Nodes {
+				if nd.Op == ir.OpConv2D && nd.Inputs[1].Type.Shape[2] == 3 {
+					nd.Sched.Tile, nd.Sched.SplitK = tile.Ints(), 1
+				}
+			}
+			res, err := Lower(g, Options{Precision: "fp16", Target: target})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ptx, err := be.Compile(res.LLVM, Targets[target])
+			if err != nil {
+				t.Fatalf("tile %v %s: %v", tile, target, err)
+			}
+			var body string
+			for _, e := range strings.Split(string(ptx), ".entry ")[1:] {
+				if name, _, _ := strings.Cut(e, "("); strings.Contains(name, "conv3x3") {
+					body = e
+				}
+			}
+			hopper := target == "sm_90a"
+			wgmma := fmt.Sprintf("wgmma.mma_async.sync.aligned.m64n%dk16.f32.f16.f16", tile.BN)
+			if strings.Contains(body, wgmma) != hopper || strings.Contains(body, "mma.sync.aligned.m16n8k16") == hopper ||
+				strings.Contains(body, "ldmatrix") == hopper {
+				t.Errorf("tile %v %s: wgmma %v, mma.sync %v, ldmatrix %v", tile, target, strings.Contains(body, wgmma),
+					strings.Contains(body, "mma.sync.aligned.m16n8k16"), strings.Contains(body, "ldmatrix"))
+			}
+			if hopper && (!strings.Contains(string(ptx), ".version 8.0\n") || !strings.Contains(string(ptx), ".target sm_90a\n") ||
+				!strings.Contains(body, "fence.proxy.async.shared::cta") || !strings.Contains(body, "wgmma.wait_group.sync.aligned 0")) {
+				t.Errorf("tile %v: no PTX 8.0 sm_90a header, async-proxy fence or wgmma wait", tile)
+			}
+			if strings.Contains(body, ".local") {
+				t.Errorf("tile %v %s: spills", tile, target)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no tensor-core tile takes wgmma")
+	}
+}

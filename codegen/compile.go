@@ -26,7 +26,7 @@ import (
 
 // Options control a compile.
 type Options struct {
-	Target   string // sm_80 (default), sm_86, sm_89, sm_90
+	Target   string // sm_80 (default), sm_86, sm_89, sm_90, sm_90a
 	Model    string // the source model's name, recorded in the plan
 	OptLevel int
 	// Precision is how tensors are stored: "fp32" (default) or "fp16"
@@ -236,7 +236,8 @@ func Lower(g *ir.Graph, opt Options) (*Result, error) {
 	if target == "" {
 		target = DefaultTarget
 	}
-	if _, err := LookupTarget(target); err != nil {
+	tgt, err := LookupTarget(target)
+	if err != nil {
 		return nil, err
 	}
 	if err := ir.Verify(g); err != nil {
@@ -250,6 +251,7 @@ func Lower(g *ir.Graph, opt Options) (*Result, error) {
 	if err := l.mod.setPrecision(precision); err != nil {
 		return nil, err
 	}
+	l.mod.hopper = tgt.Hopper
 	l.esize = 4
 	if precision == "fp16" {
 		l.esize = 2

@@ -128,7 +128,11 @@ func (b Backend) Compile(llvmIR []byte, t Target) ([]byte, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, &BackendError{Tool: b.Path, Stderr: stderr.String(), Err: err}
 	}
-	return os.ReadFile(out)
+	ptx, err := os.ReadFile(out)
+	if err == nil && t.Hopper {
+		ptx = raiseHopper(ptx)
+	}
+	return ptx, err
 }
 
 // BackendError is a failure of the NVPTX backend tool, with its stderr.

@@ -232,6 +232,13 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 		stages = t.PipelineStages()
 	}
 	aStage, bStage := t.BM*ld, t.BN*ld
+	// On Hopper a tile of one warpgroup per 64 rows runs on wgmma, its
+	// stages in the core-matrix layout (see wgmma.go).
+	hopper := k.mod.hopper && pipelined && wgmmaTile(t)
+	if hopper {
+		at = func(x, kk value.Value) value.Value { return coreMatrixAt(k, t.BK, x, kk) }
+		aStage, bStage = t.BM*t.BK, t.BN*t.BK
+	}
 	bOff := stages * aStage
 	cld := t.BN + 8
 	ab, dynamicBytes := k.sharedHalf("AB", max(stages*(aStage+bStage), 2*warpM*cld))
@@ -280,9 +287,12 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	}
 	bAt := func(x, kk value.Value) value.Value { return k.add(ci(bOff), at(x, kk)) }
 	ops := blk.operands(k, ab, ab, at, bAt)
-	if pipelined {
+	switch {
+	case hopper:
+		acc = tcWgmma(k, blk, ops, stages, aStage, bStage, ab, acc)
+	case pipelined:
 		acc = tcPipelined(k, blk, ops, stages, aStage, bStage, acc, mmaSlice)
-	} else {
+	default:
 		acc = tcRegisterStaged(k, blk, ops, bOff, acc, mmaSlice)
 	}
 	// The epilogue: each row of warps (wm) in turn parks its accumulators
@@ -297,6 +307,18 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	k.barrier()
 	for pass := 0; pass < warpRows; pass++ {
 		k.ifThen(k.icmp(enum.IPredEQ, wm, ci(pass)), func() {
+			if hopper {
+				// Warp w of the warpgroup: rows 16w .. 16w+15, every n-tile.
+				for j := 0; j < t.BN/8; j++ {
+					for h := 0; h < 2; h++ {
+						row := k.add(k.mul(k.rem(warp, 4), ci(16)), k.add(ci(8*h), g))
+						col := k.add(ci(8*j), k.mul(tq, ci(2)))
+						o := 4*j + 2*h
+						k.storeFloat2(cs, k.madd(row, cld, col), acc[o], acc[o+1])
+					}
+				}
+				return
+			}
 			for i := 0; i < mTiles; i++ {
 				for j := 0; j < nTiles; j++ {
 					for h := 0; h < 2; h++ {

@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -18,16 +19,47 @@ type Target struct {
 	Name string // sm_80
 	SM   int    // 80
 	PTX  string // the PTX ISA version the backend is asked for, e.g. ptx70
+	// Hopper targets sm_90a: the tensor-core core may use wgmma, whose
+	// PTX (ISA 8.0, arch-specific sm_90a) runs on sm_90 cards only. The
+	// backend compiles for sm_90 (LLVM 16, the GPU machine's clang, knows
+	// neither sm_90a nor PTX 8.0; the wgmma instructions are inline
+	// assembly it does not read) and the PTX header is raised after.
+	Hopper bool
 }
 
 // Targets are the architectures `--target` accepts. sm_80 PTX is
 // JIT-compiled by the driver for newer cards.
 var Targets = map[string]Target{
-	"sm_80": {"sm_80", 80, "ptx70"},
-	"sm_86": {"sm_86", 86, "ptx71"},
-	"sm_89": {"sm_89", 89, "ptx78"},
-	"sm_90": {"sm_90", 90, "ptx78"},
+	"sm_80":  {"sm_80", 80, "ptx70", false},
+	"sm_86":  {"sm_86", 86, "ptx71", false},
+	"sm_89":  {"sm_89", 89, "ptx78", false},
+	"sm_90":  {"sm_90", 90, "ptx78", false},
+	"sm_90a": {"sm_90", 90, "ptx78", true},
 }
+
+// TargetFor is the most capable target for a card of compute capability
+// major.minor: sm_90a on Hopper, else the nearest at or below the card.
+func TargetFor(major, minor int) string {
+	sm := 10*major + minor
+	switch {
+	case sm == 90:
+		return "sm_90a"
+	case sm >= 89:
+		return "sm_89"
+	case sm >= 86:
+		return "sm_86"
+	}
+	return "sm_80"
+}
+
+// raiseHopper rewrites the PTX header of an sm_90 compile for sm_90a and
+// PTX ISA 8.0 (Target.Hopper).
+func raiseHopper(ptx []byte) []byte {
+	s := versionLine.ReplaceAllString(string(ptx), ".version 8.0")
+	return []byte(strings.Replace(s, ".target sm_90\n", ".target sm_90a\n", 1))
+}
+
+var versionLine = regexp.MustCompile(`(?m)^\.version \d+\.\d+`)
 
 // DefaultTarget is the target when none is given.
 const DefaultTarget = "sm_80"

@@ -55,11 +55,16 @@ func compileAndRunAt(dev *cuda.Device, g *ir.Graph, optLevel int, precision, dir
 
 // compileAndRunLayout is compileAndRunAt with choose-layout's policy.
 func compileAndRunLayout(dev *cuda.Device, g *ir.Graph, optLevel int, precision, layout, dir string, inputs []*interp.Tensor) ([]*interp.Tensor, error) {
+	return compileAndRunTarget(dev, g, optLevel, precision, layout, "", dir, inputs)
+}
+
+// compileAndRunTarget is compileAndRunLayout for a codegen target.
+func compileAndRunTarget(dev *cuda.Device, g *ir.Graph, optLevel int, precision, layout, target, dir string, inputs []*interp.Tensor) ([]*interp.Tensor, error) {
 	prof, err := costmodel.Lookup("h100")
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := codegen.Build(g, codegen.Options{Model: g.Name, OptLevel: optLevel, Precision: precision},
+	res, _, err := codegen.Build(g, codegen.Options{Model: g.Name, OptLevel: optLevel, Precision: precision, Target: target},
 		passes.Options{OptLevel: optLevel, Profile: prof, Verify: true, Layout: layout})
 	if err != nil {
 		return nil, err
@@ -314,6 +319,45 @@ func TestGPUTensorCore(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestGPUWgmma runs the schedule cases on the tensor-core tiles of one
+// warpgroup per 64 rows compiled for sm_90a, where they run on wgmma, on
+// a Hopper card (skipped elsewhere), against the fp32 interpreter as
+// TestGPUTensorCore does.
+func TestGPUWgmma(t *testing.T) {
+	dev := openGPU(t)
+	target, err := bench.DeviceTarget(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target != "sm_90a" {
+		t.Skipf("the card's target is %s, not sm_90a", target)
+	}
+	n := 0
+	for ci := range scheduleCases {
+		for _, tile := range costmodel.TensorCoreTiles {
+			if tile.TM != 64 || 4*tile.TN != tile.BN {
+				continue
+			}
+			for _, split := range []int{1, 2} {
+				g, inputs, want := scheduled(t, ci, tile, split)
+				got, err := compileAndRunTarget(dev, g, 0, "fp16", "", target, t.TempDir(), inputs)
+				if err != nil {
+					t.Fatalf("%s with %v split %d: %v", g.Name, tile, split, err)
+				}
+				for k := range got {
+					if e := interp.RelL2(got[k], want[k]); !(e <= 1e-2) {
+						t.Errorf("%s with tile %v split_k %d on wgmma: relative L2 error %.3g", g.Name, tile, split, e)
+					}
+				}
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no tensor-core tile runs on wgmma")
 	}
 }
 

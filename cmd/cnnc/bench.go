@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"cnnc/bench"
+	"cnnc/codegen"
 	"cnnc/internal/tensorfile"
 	"cnnc/passes/costmodel"
 	"cnnc/runtime/cuda"
@@ -31,6 +32,7 @@ func runBench(args []string, stdout io.Writer) error {
 	peersFile := fs.String("peers", "", "a JSON-lines `file` of PyTorch measurements (bench/peers/torchvision_models.py peers) to report beside cnnc")
 	kernels := fs.Bool("kernels", false, "also print the kernel benchmark: every -O2 GEMM-core kernel, largest first, against the measured peak of its unit (tensor cores or FP32)")
 	layout := fs.String("layout", "auto", "choose-layout's policy at -O2: auto, nchw, or nhwc (every value that can be channels last is: to measure those kernels)")
+	target := fs.String("target", "auto", "codegen target: auto (the card's: sm_90a, with wgmma, on Hopper), or one of compile's --target")
 	tune := fs.Bool("tune", false, "first tune the model's GEMM schedules on this card (as 'cnnc tune'), then bench -O2 with them")
 	tunedFile := fs.String("tuned", "", "a tuning `file` from 'cnnc tune': -O2 takes its measured GEMM schedules")
 	baseline := fs.String("baseline", "", "also run the model layer by layer with `lib` (cudnn: libcudnn.so.9 from $CNNC_CUDNN, the loader path or Python's nvidia/cudnn), checked and timed alike")
@@ -96,8 +98,12 @@ func runBench(args []string, stdout io.Writer) error {
 	if f, ok := stdout.(*os.File); ok && bench.IsTerminal(f) {
 		progress = os.Stderr
 	}
+	tgt, err := benchTarget(*target, dev)
+	if err != nil {
+		return err
+	}
 	bopt := bench.Options{Model: pos[0], Batch: *batch, Iters: *iters, Warmup: *warmup, Seed: *seed,
-		Profile: prof, Dir: dir, Progress: progress, Precision: *precision, Baseline: *baseline, Layout: lay}
+		Profile: prof, Dir: dir, Progress: progress, Precision: *precision, Baseline: *baseline, Layout: lay, Target: tgt}
 	var tuning *bench.Tuning
 	switch {
 	case *tune && *tunedFile != "":
@@ -212,4 +218,13 @@ func cardProfile(of optFlags, dev *cuda.Device) (costmodel.Profile, error) {
 	}
 	p, err := bench.ProfileFor(card)
 	return p, badInput(err)
+}
+
+// benchTarget resolves a --target flag: auto is the card's own.
+func benchTarget(flag string, dev *cuda.Device) (string, error) {
+	if flag != "auto" {
+		_, err := codegen.LookupTarget(flag)
+		return flag, badInput(err)
+	}
+	return bench.DeviceTarget(dev)
 }

@@ -22,6 +22,7 @@ func runTune(args []string, stdout io.Writer) error {
 	profile := fs.String("profile", "", "cost-model profile (default: the card's, by name)")
 	calibration := fs.String("calibration", "", "a calibration `file` from 'cnnc bench --calibrate'")
 	device := fs.Int("device", 0, "CUDA device ordinal")
+	target := fs.String("target", "auto", "codegen target: auto (the card's: sm_90a, with wgmma, on Hopper), or one of compile's --target")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -53,8 +54,12 @@ func runTune(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	tgt, err := benchTarget(*target, dev)
+	if err != nil {
+		return err
+	}
 	t, err := bench.Tune(dev, bench.Options{Model: pos[0], Batch: *batch, Iters: *iters, Warmup: *warmup,
-		Profile: prof, Dir: dir, Precision: *precision})
+		Profile: prof, Dir: dir, Precision: *precision, Target: tgt})
 	if err != nil {
 		return err
 	}

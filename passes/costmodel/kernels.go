@@ -114,8 +114,11 @@ var TileCandidates = []Tile{
 // Large tiles take 64 x 64 warp tiles: per k16 step a warp loads four A
 // and eight B fragments (32 shared-memory wavefronts) for 32 mma, where a
 // 64 x 32 warp tile loads 24 for 16 and leaves the tensor cores waiting
-// on shared memory.
+// on shared memory. Tiles of one warpgroup per 64 rows (TM 64, TN BN/4)
+// run on wgmma on Hopper targets.
 var TensorCoreTiles = []Tile{
+	{256, 128, 32, 64, 32},
+	{64, 128, 32, 64, 32},
 	{256, 128, 32, 64, 64},
 	{128, 256, 32, 64, 64},
 	{128, 128, 32, 64, 64},

@@ -1,0 +1,190 @@
+package codegen
+
+import (
+	"fmt"
+	"strings"
+
+	llir "github.com/llir/llvm/ir"
+	"github.com/llir/llvm/ir/constant"
+	"github.com/llir/llvm/ir/types"
+	"github.com/llir/llvm/ir/value"
+
+	"cnnc/passes/costmodel"
+)
+
+// The Hopper tensor-core core (sm_90a): each warpgroup (four warps) owns
+// 64 rows of the block tile and all its BN columns, and multiplies them
+// with one asynchronous wgmma.mma_async.m64nBNk16 per k16 step, reading A
+// and B straight from shared memory through matrix descriptors: no
+// fragment loads, so the tensor cores no longer wait on the warps'
+// ldmatrix and the shared-memory pipe. A tile takes this core when its
+// warp grid is one warpgroup per 64 rows (TM 64, TN = BN/4) and both
+// operands stage with cp.async.
+//
+// Shared memory holds the operands in the canonical K-major layout
+// without swizzle: 8x8 "core matrices" of 128 contiguous bytes (8 rows of
+// 8 halves), the BK/8 core matrices of one 8-row group next to each other,
+// the groups after one another. A descriptor then has a leading byte
+// offset (between core matrices adjacent in K) of 128 and a stride byte
+// offset (between 8-row groups) of BK/8*128.
+//
+// The accumulators of warp w of a warpgroup are laid out as mma.sync's
+// m16n8 C fragments of rows 16w .. 16w+15, n-tile after n-tile: register
+// 4j+2h+e holds row 16w+8h+g, column 8j+2t+e (lane 4g+t).
+
+// wgmmaTile says tile t runs on the wgmma core on a Hopper target.
+func wgmmaTile(t costmodel.Tile) bool {
+	return t.TM == 64 && 4*t.TN == t.BN && t.BN%16 == 0 && t.BN <= 256 && t.BK%16 == 0
+}
+
+// coreMatrixAt is the half index of element (row, kk) of one stage in the
+// core-matrix layout (kk a multiple of 8: a 16-byte row of a core matrix).
+func coreMatrixAt(k *kernel, bk int, row, kk value.Value) value.Value {
+	group := k.madd(k.div(row, 8), bk/8, k.div(kk, 8))
+	return k.add(k.mul(group, ci(64)), k.mul(k.rem(row, 8), ci(8)))
+}
+
+// asm emits side-effecting inline PTX without operands.
+func (k *kernel) asm(text string) {
+	a := llir.NewInlineAsm(types.NewPointer(types.NewFunc(types.Void)), text, "~{memory}")
+	a.SideEffect = true
+	k.b.NewCall(a)
+}
+
+// sharedAddr is the shared-window address of buf[idx] (a half array) as
+// an i64.
+func (k *kernel) sharedAddr(buf *llir.Global, idx value.Value) value.Value {
+	return k.b.NewPtrToInt(k.sharedAt(buf, idx), types.I64)
+}
+
+// wgmmaDesc is the matrix descriptor of the 8-row groups from half index
+// at of buf in the core-matrix layout with bk halves of K per stage.
+func (k *kernel) wgmmaDesc(buf *llir.Global, at value.Value, bk int) value.Value {
+	addr := k.b.NewLShr(k.sharedAddr(buf, at), constant64(4))
+	lbo, sbo := int64(128>>4), int64(bk/8*128>>4)
+	d := k.b.NewAnd(addr, constant64(0x3FFF))
+	return k.b.NewOr(d, constant64(lbo<<16|sbo<<32))
+}
+
+// wgmma issues D += A B for one k16 step of a warpgroup's 64 x n tile;
+// acc holds the thread's n/2 accumulators.
+func (k *kernel) wgmma(n int, descA, descB value.Value, acc []value.Value) []value.Value {
+	outs := make([]string, n/2)
+	cons := make([]string, 0, n+3)
+	fields := make([]types.Type, n/2)
+	for i := range outs {
+		outs[i] = fmt.Sprintf("$%d", i)
+		cons = append(cons, "=f")
+		fields[i] = f32
+	}
+	cons = append(cons, "l", "l")
+	for i := range outs {
+		cons = append(cons, fmt.Sprint(i))
+	}
+	text := fmt.Sprintf("wgmma.mma_async.sync.aligned.m64n%dk16.f32.f16.f16 {%s}, $%d, $%d, 1, 1, 1, 0, 0;",
+		n, strings.Join(outs, ", "), n/2, n/2+1)
+	ret := types.NewStruct(fields...)
+	params := []types.Type{types.I64, types.I64}
+	for range outs {
+		params = append(params, f32)
+	}
+	a := llir.NewInlineAsm(types.NewPointer(types.NewFunc(ret, params...)), text, strings.Join(cons, ","))
+	a.SideEffect = true
+	args := append([]value.Value{descA, descB}, acc...)
+	r := k.b.NewCall(a, args...)
+	out := make([]value.Value, n/2)
+	for i := range out {
+		out[i] = k.b.NewExtractValue(r, uint64(i))
+	}
+	return out
+}
+
+// wgmmaWait waits for the warpgroup's wgmma groups and hands the
+// accumulators on through the wait, so that nothing reads them before it.
+func (k *kernel) wgmmaWait(acc []value.Value) []value.Value {
+	cons := make([]string, 0, 2*len(acc))
+	fields := make([]types.Type, len(acc))
+	for i := range acc {
+		cons = append(cons, "=f")
+		fields[i] = f32
+	}
+	params := make([]types.Type, len(acc))
+	for i := range acc {
+		cons = append(cons, fmt.Sprint(i))
+		params[i] = f32
+	}
+	a := llir.NewInlineAsm(types.NewPointer(types.NewFunc(types.NewStruct(fields...), params...)),
+		"wgmma.wait_group.sync.aligned 0;", strings.Join(cons, ",")+",~{memory}")
+	a.SideEffect = true
+	r := k.b.NewCall(a, acc...)
+	out := make([]value.Value, len(acc))
+	for i := range out {
+		out[i] = k.b.NewExtractValue(r, uint64(i))
+	}
+	return out
+}
+
+// tcWgmma runs the K loop of the wgmma core: the cp.async pipeline of
+// tcPipelined (stages in the core-matrix layout), each slice multiplied by
+// BK/16 asynchronous wgmma while the next slices' copies are issued.
+//
+//	issue slices 0 .. S-2
+//	for each slice i:
+//	    wait for slice i's copies; make them visible to the async proxy; barrier
+//	    fence; wgmma per k16 step of slice i; commit
+//	    issue slice i+S-1 into the stage slice i-1 used
+//	    wait for the wgmma
+func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage int, ab *llir.Global, acc []value.Value) []value.Value {
+	t := blk.t
+	bOff := stages * aStage
+	wg := k.div(k.tid(), 128)
+	copies := func(k0, stage value.Value) {
+		for i, o := range ops {
+			for e := 0; e < blk.vectors(o); e += t.Threads() {
+				base := k.mul(stage, ci([]int{aStage, bStage}[i]))
+				at, src, guard := blk.vector(k, o, k0, e)
+				if guard != nil {
+					k.ifThen(guard, func() { k.cpAsync16(o.buf, k.add(base, at), src) })
+					continue
+				}
+				k.cpAsync16(o.buf, k.add(base, at), src)
+			}
+		}
+		k.cpAsyncCommit()
+	}
+	for s := 0; s < stages-1; s++ {
+		copies(k.add(blk.kStart, ci(s*t.BK)), ci(s))
+	}
+	next := func(s value.Value) value.Value {
+		s1 := k.add(s, ci(1))
+		return k.sel(k.lt(s1, ci(stages)), s1, ci(0))
+	}
+	// This warpgroup's 64 rows of A: 8 row groups of BK/8 core matrices.
+	aRows := k.mul(wg, ci(64*t.BK))
+	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-1))
+	carried = k.loop(blk.kStart, blk.kEnd, t.BK, carried, func(k0 value.Value, c []value.Value) []value.Value {
+		read, fill := c[len(acc)], c[len(acc)+1]
+		k.cpAsyncWait(stages - 2)
+		k.asm("fence.proxy.async.shared::cta;")
+		k.barrier()
+		k.asm("wgmma.fence.sync.aligned;")
+		out := c[:len(acc)]
+		aBase := k.add(k.mul(read, ci(aStage)), aRows)
+		bBase := k.add(ci(bOff), k.mul(read, ci(bStage)))
+		for ks := 0; ks < t.BK; ks += 16 {
+			// k16 step ks: the core matrices of k ks/8 and ks/8+1.
+			da := k.wgmmaDesc(ab, k.add(aBase, ci(ks/8*64)), t.BK)
+			db := k.wgmmaDesc(ab, k.add(bBase, ci(ks/8*64)), t.BK)
+			out = k.wgmma(t.BN, da, db, out)
+		}
+		k.asm("wgmma.commit_group.sync.aligned;")
+		copies(k.add(k0, ci((stages-1)*t.BK)), fill)
+		out = k.wgmmaWait(out)
+		return append(out, next(read), next(fill))
+	})
+	k.cpAsyncWait(0)
+	return carried[:len(acc)]
+}
+
+// constant64 is an i64 constant.
+func constant64(v int64) value.Value { return constant.NewInt(types.I64, v) }
