@@ -52,6 +52,8 @@ type TunedKernel struct {
 	Us          float64 `json:"measured_us"`
 	CostModelUs float64 `json:"cost_model_us"` // on the cost model's schedule
 	CostModel   string  `json:"cost_model_schedule"`
+	// Tried is every candidate's time, by schedule.
+	Tried map[string]float64 `json:"tried"`
 }
 
 // Schedules are the tuned schedules by kernel key, for passes.Options.Tuned.
@@ -135,6 +137,7 @@ func Tune(dev *cuda.Device, opt Options) (*Tuning, error) {
 	wg.Wait()
 	var base map[string]measuredSchedule
 	best := map[string]measuredSchedule{}
+	tried := map[string]map[string]float64{}
 	var order []string
 	for i, force := range candidates {
 		var times map[string]measuredSchedule
@@ -160,13 +163,17 @@ func Tune(dev *cuda.Device, opt Options) (*Tuning, error) {
 			if b, ok := best[key]; !ok || ms.us < b.us {
 				best[key] = ms
 			}
+			if tried[key] == nil {
+				tried[key] = map[string]float64{}
+			}
+			tried[key][ms.sched.String()] = ms.us
 		}
 		t.Candidates++
 	}
 	for _, key := range order {
 		b, c := best[key], base[key]
 		t.Kernels = append(t.Kernels, TunedKernel{Key: key, Kernel: c.kernel, Tile: b.sched.Tile, SplitK: b.sched.SplitK,
-			Us: b.us, CostModelUs: c.us, CostModel: c.sched.String()})
+			Us: b.us, CostModelUs: c.us, CostModel: c.sched.String(), Tried: tried[key]})
 		t.CostModelUs += c.us
 		t.TunedUs += b.us
 	}
