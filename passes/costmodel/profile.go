@@ -111,7 +111,7 @@ func init() {
 }
 
 // byTarget maps a compile target to the profile used when none is named.
-var byTarget = map[string]string{"sm_80": "a100", "sm_86": "a100", "sm_89": "a100", "sm_90": "h100"}
+var byTarget = map[string]string{"sm_80": "a100", "sm_86": "a100", "sm_89": "a100", "sm_90": "h100", "sm_90a": "h100"}
 
 // ProfileNames lists the built-in profiles.
 func ProfileNames() []string {
