@@ -71,6 +71,7 @@ type gemmBlock struct {
 	m0, n0, z    value.Value
 	kStart, kEnd value.Value
 	halfShared   bool // the slices are staged as half (the tensor-core core)
+	coreMatrices bool // in the core-matrix layout (the wgmma core)
 }
 
 func newGemmBlock(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) *gemmBlock {
@@ -159,6 +160,13 @@ func (b *gemmBlock) vector(k *kernel, o operand, k0 value.Value, e int) (value.V
 		guard = k.lt(lin, ci(b.vectors(o)))
 	}
 	row, kk := k.div(lin, t.BK/8), k.mul(k.rem(lin, t.BK/8), ci(8))
+	if b.coreMatrices {
+		// Eight consecutive threads fill one core matrix (8 rows of one
+		// 16-byte k piece), the next eight the next k piece: a warp's
+		// copies land in 512 contiguous bytes, free of bank conflicts.
+		group, in := k.div(lin, 8*(t.BK/8)), k.rem(lin, 8*(t.BK/8))
+		row, kk = k.madd(group, 8, k.rem(in, 8)), k.mul(k.div(in, 8), ci(8))
+	}
 	r, kg := k.add(o.origin, row), kIndex{k0, kk}
 	ok := k.and(k.lt(r, ci(o.limit)), k.lt(kg.abs(k), b.kEnd))
 	if guard != nil {

@@ -33,9 +33,7 @@ import (
 // 4j+2h+e holds row 16w+8h+g, column 8j+2t+e (lane 4g+t).
 
 // wgmmaTile says tile t runs on the wgmma core on a Hopper target.
-func wgmmaTile(t costmodel.Tile) bool {
-	return t.TM == 64 && 4*t.TN == t.BN && t.BN%16 == 0 && t.BN <= 256 && t.BK%16 == 0
-}
+func wgmmaTile(t costmodel.Tile) bool { return t.WarpgroupTile() }
 
 // coreMatrixAt is the half index of element (row, kk) of one stage in the
 // core-matrix layout (kk a multiple of 8: a 16-byte row of a core matrix).
@@ -130,10 +128,13 @@ func (k *kernel) wgmmaWait(acc []value.Value) []value.Value {
 //
 //	issue slices 0 .. S-2
 //	for each slice i:
-//	    wait for slice i's copies; make them visible to the async proxy; barrier
+//	    wait for slice i's copies; make them visible to the async proxy
+//	    wait for slice i-1's wgmma; barrier
 //	    fence; wgmma per k16 step of slice i; commit
 //	    issue slice i+S-1 into the stage slice i-1 used
-//	    wait for the wgmma
+//
+// so a slice's wgmma runs while the next slice's copies are issued and
+// waited for.
 func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage int, ab *llir.Global, acc []value.Value) []value.Value {
 	t := blk.t
 	bOff := stages * aStage
@@ -166,9 +167,9 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage i
 		read, fill := c[len(acc)], c[len(acc)+1]
 		k.cpAsyncWait(stages - 2)
 		k.asm("fence.proxy.async.shared::cta;")
+		out := k.wgmmaWait(c[:len(acc)])
 		k.barrier()
 		k.asm("wgmma.fence.sync.aligned;")
-		out := c[:len(acc)]
 		aBase := k.add(k.mul(read, ci(aStage)), aRows)
 		bBase := k.add(ci(bOff), k.mul(read, ci(bStage)))
 		for ks := 0; ks < t.BK; ks += 16 {
@@ -179,11 +180,10 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage i
 		}
 		k.asm("wgmma.commit_group.sync.aligned;")
 		copies(k.add(k0, ci((stages-1)*t.BK)), fill)
-		out = k.wgmmaWait(out)
 		return append(out, next(read), next(fill))
 	})
 	k.cpAsyncWait(0)
-	return carried[:len(acc)]
+	return k.wgmmaWait(carried[:len(acc)])
 }
 
 // constant64 is an i64 constant.

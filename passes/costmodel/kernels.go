@@ -58,11 +58,28 @@ func (t Tile) PipelinedShared() int {
 // SM of 228 KiB.
 const MaxPipelineShared = 96 << 10
 
+// MaxWarpgroupShared is MaxPipelineShared for tiles of one warpgroup per
+// 64 rows (WarpgroupTile): on Hopper their wgmma consumes a slice in a
+// fraction of the time mma.sync takes, so more slices must be in flight
+// to cover the loads' latency; one such block fills an SM's 227 KiB.
+const MaxWarpgroupShared = 200 << 10
+
+// WarpgroupTile says the tile's warp grid is one warpgroup (four warps)
+// per 64 rows, each spanning all BN columns: the shape of Hopper's wgmma
+// (m64nBNk16), which codegen uses for it on sm_90a.
+func (t Tile) WarpgroupTile() bool {
+	return t.TM == 64 && 4*t.TN == t.BN && t.BN%16 == 0 && t.BN <= 256 && t.BK%16 == 0
+}
+
 // PipelineStages is how many K slices the tensor-core core keeps in
 // flight when it stages both operands with cp.async (128-bit pieces):
-// as many as fit MaxPipelineShared, two to four.
+// as many as fit MaxPipelineShared (MaxWarpgroupShared), two to four.
 func (t Tile) PipelineStages() int {
-	return min(4, max(2, MaxPipelineShared/t.StageBytes()))
+	budget := MaxPipelineShared
+	if t.WarpgroupTile() {
+		budget = MaxWarpgroupShared
+	}
+	return min(4, max(2, budget/t.StageBytes()))
 }
 
 // Regs estimates registers per thread: accumulators, operands, indices.
@@ -117,6 +134,9 @@ var TileCandidates = []Tile{
 // on shared memory. Tiles of one warpgroup per 64 rows (TM 64, TN BN/4)
 // run on wgmma on Hopper targets.
 var TensorCoreTiles = []Tile{
+	{128, 128, 64, 64, 32},
+	{256, 128, 64, 64, 32},
+	{128, 256, 64, 64, 64},
 	{256, 128, 32, 64, 32},
 	{64, 128, 32, 64, 32},
 	{256, 128, 32, 64, 64},
