@@ -60,6 +60,12 @@ schedules() {
   echo "schedules: exit $?; $(grep -E '^(--- |FAIL|ok|PASS)' "$OUT/test_schedules.log" | tr '\n' ' ')"
 }
 
+# tune_flag is --tune where TUNE is set and the batch is one of
+# TUNE_BATCHES (default: every batch).
+tune_flag() {
+  [ -n "${TUNE:-}" ] && [[ " ${TUNE_BATCHES:-$1} " == *" $1 "* ]] && echo --tune
+}
+
 # bench: calibrate, then cnnc bench (-O0 vs -O2) per model and batch, and
 # -O2 outputs against PyTorch.
 bench() {
@@ -92,7 +98,7 @@ bench() {
   : > "$OUT/bench.jsonl"; : > "$OUT/bench.md"
   for m in ${M//,/ }; do
     for b in ${BENCH_BATCHES:-1 32}; do
-      $B/cnnc bench $D/$m.onnx --batch $b --precision $P --calibration "$CAL" $PEERS_ARG ${BASELINE:+--baseline $BASELINE} ${LAYOUT:+--layout $LAYOUT} ${TUNE:+--tune} --json /tmp/b.json --md /tmp/b.md > /tmp/b.log 2>&1 || { echo "bench $m b$b failed: $(tail -2 /tmp/b.log)"; }
+      $B/cnnc bench $D/$m.onnx --batch $b --precision $P --calibration "$CAL" $PEERS_ARG ${BASELINE:+--baseline $BASELINE} ${LAYOUT:+--layout $LAYOUT} $(tune_flag $b) --json /tmp/b.json --md /tmp/b.md > /tmp/b.log 2>&1 || { echo "bench $m b$b failed: $(tail -2 /tmp/b.log)"; }
       [ -f /tmp/b.json ] && python3 -c "import json; print(json.dumps(json.load(open('/tmp/b.json'))))" >> "$OUT/bench.jsonl"
       [ -f /tmp/b.md ] && cat /tmp/b.md >> "$OUT/bench.md"
       rm -f /tmp/b.json /tmp/b.md

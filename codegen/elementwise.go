@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/llir/llvm/ir/enum"
+	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/ir"
@@ -26,6 +27,31 @@ func emitMap(c *nodeKernel, at func(k *kernel, co []value.Value) value.Value) la
 	// i runs over the output's memory; co are its logical coordinates.
 	co := coordsAt(k, i, c.n.Out)
 	k.store(c.applyEpilogue(k, at(k, co), func() []value.Value { return co }, i), k.at(c.out, i))
+	return mapShape(total, k.threads)
+}
+
+// lanes8 says the kernel's output and in are channels-last half tensors
+// of channels in eights: emitMap8 can take eight channels per thread.
+func (c *nodeKernel) lanes8(in *ir.Value) bool {
+	out := c.n.Out
+	return nhwc(out) && nhwc(in) && out.Type.Shape[1]%8 == 0 && in.Type.Shape[1]%8 == 0 &&
+		elemOf(c.out) == types.Half && elemOf(c.params[in]) == types.Half
+}
+
+// emitMap8 is emitMap over a channels-last half output with channels in
+// eights, eight consecutive channels of one pixel per thread: at8 returns
+// the eight values at co (co[1] the first channel), and the epilogue
+// reads and the store move 128 bits at a time.
+func emitMap8(c *nodeKernel, at8 func(k *kernel, co []value.Value) []value.Value) launchShape {
+	k := c.k
+	total := int(ir.ShapeElems(c.n.Out.Type.Shape)) / 8
+	i := k.globalThread()
+	k.exitUnless(k.lt(i, ci(total)))
+	at := k.mul(i, ci(8))
+	co := coordsAt(k, at, c.n.Out)
+	c.storeEpilogue8(k, at8(k, co), at, func(j int) []value.Value {
+		return []value.Value{co[0], k.add(co[1], ci(j)), co[2], co[3]}
+	})
 	return mapShape(total, k.threads)
 }
 
@@ -210,6 +236,28 @@ func emitPool(c *nodeKernel) (launchShape, error) {
 	kern, st, dl, pd := n.Ints("kernel"), n.Ints("strides"), n.Ints("dilations"), n.Ints("pads")
 	isMax := n.Op == ir.OpMaxPool
 	c.describe(fmt.Sprintf("%s%dx%d", map[bool]string{true: "maxpool", false: "avgpool"}[isMax], kern[0], kern[1]))
+	if isMax && c.lanes8(n.Inputs[0]) {
+		// Eight channels of one output pixel per thread: a 128-bit load
+		// per tap.
+		return emitMap8(c, func(k *kernel, co []value.Value) []value.Value {
+			acc := make([]value.Value, 8)
+			for j := range acc {
+				acc[j] = cf(math.Inf(-1))
+			}
+			for r := 0; r < kern[0]; r++ {
+				ih := k.add(k.sub(k.mul(co[2], ci(st[0])), ci(pd[0])), ci(r*dl[0]))
+				for q := 0; q < kern[1]; q++ {
+					iw := k.add(k.sub(k.mul(co[3], ci(st[1])), ci(pd[1])), ci(q*dl[1]))
+					ok := k.and(k.inRange(ih, x[2]), k.inRange(iw, x[3]))
+					v := k.load8(c.in[0], k.sel(ok, offset4(k, n.Inputs[0], []value.Value{co[0], co[1], ih, iw}), ci(0)))
+					for j := range acc {
+						acc[j] = k.fmax(acc[j], k.sel(ok, v[j], cf(math.Inf(-1))))
+					}
+				}
+			}
+			return acc
+		}), nil
+	}
 	return emitMap(c, func(k *kernel, co []value.Value) value.Value {
 		in := n.Inputs[0]
 		var acc, count value.Value = cf(0), cf(0)

@@ -239,6 +239,15 @@ var scheduleCases = []string{
   %w3 = const f32[8,24,1,1] @w3
   %6 = conv2d %5, %w3 : f32[2,8,5,6] [k3]
 }`,
+	// A channels-last max pool between convolutions: in fp16 with
+	// channels in eights it takes eight channels per thread.
+	`graph clpool(%x: f32[2,8,9,9]) -> (%3) {
+  %w1 = const f32[16,8,1,1] @w1
+  %1 = conv2d %x, %w1 : f32[2,16,9,9] [k1 layout=nhwc]
+  %2 = maxpool2d %1 {dilations=[1,1], kernel=[3,3], pads=[1,1,1,1], strides=[2,2]} : f32[2,16,5,5] [k2 layout=nhwc]
+  %w3 = const f32[8,16,1,1] @w3
+  %3 = conv2d %2, %w3 : f32[2,8,5,5] [k3]
+}`,
 	`graph gapfc(%x: f32[2,48,3,3]) -> (%3) {
   %1 = global_avgpool %x : f32[2,48,1,1] [k1]
   %2 = reshape %1 {shape=[2,48]} : f32[2,48] [k1]
