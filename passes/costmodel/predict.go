@@ -122,14 +122,7 @@ func (p Profile) Predict(k Kernel) Prediction {
 	if k.Gemm {
 		// Fewer warps than GemmFullWarps on an SM leave the FMA pipes
 		// waiting on shared loads.
-		full := math.Max(p.GemmFullWarps, 1)
-		if t := k.Tile; t.TensorCore() {
-			// A tensor-core warp keeps (TM/16)(TN/8) independent mma in
-			// flight per step: the 64 x 32 warp tile's 16 need
-			// GemmFullWarps warps, larger warp tiles fewer.
-			full *= 16 / float64((t.TM/16)*(t.TN/8))
-		}
-		occupancy = math.Min(1, float64(active*max(k.Threads, 1)/32)/full)
+		occupancy = math.Min(1, float64(active*max(k.Threads, 1)/32)/math.Max(p.GemmFullWarps, 1))
 	} else {
 		occupancy = math.Min(1, 0.5+0.5*float64(active*max(k.Threads, 1))/1024)
 	}
