@@ -127,7 +127,9 @@ func convProblem(c *nodeKernel) gemmProblem {
 		}
 		if vecW {
 			// k in W's own order: (c, r, q), or (r, q, c) in the OHWI copy.
-			q.srcB8 = func(k *kernel, z value.Value, kk kIndex, oc, ok value.Value) half8Src { return p.srcA8(k, z, oc, kk, ok) }
+			q.srcB8 = func(k *kernel, z value.Value, kk kIndex, oc, ok value.Value) half8Src {
+				return p.srcA8(k, z, oc, kk, ok)
+			}
 		}
 		if g.M%8 == 0 && elemOf(y) == types.Half {
 			// Eight consecutive channels of one pixel: 128 bits of output.

@@ -377,6 +377,7 @@ func (k *kernel) loadFloat4(cs value.Value, idx value.Value) []value.Value {
 	}
 	return out
 }
+
 // tcRegisterStaged runs the K loop with one shared slice: the next slice's
 // loads are issued into registers before the current slice's mma work and
 // stored (rounded to half) after it.
