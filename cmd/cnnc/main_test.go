@@ -9,11 +9,14 @@ import (
 	"testing"
 
 	"cnnc/artifact"
+	"cnnc/bench"
 	"cnnc/codegen"
 	"cnnc/frontend/onnx"
 	"cnnc/frontend/onnx/onnxbuild"
 	"cnnc/internal/tensorfile"
 	"cnnc/ir/interp"
+	"cnnc/passes"
+	"cnnc/passes/costmodel"
 )
 
 // cli runs the CLI in process and returns the exit code, stdout and stderr.
@@ -45,6 +48,10 @@ func TestBadInputExitCodes(t *testing.T) {
 	if err := os.WriteFile(unsupPath, unsup.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	emptyTuning := filepath.Join(dir, "empty.tune.json")
+	if err := os.WriteFile(emptyTuning, []byte(`{"model": "tiny.onnx", "kernels": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		want string
@@ -60,6 +67,9 @@ func TestBadInputExitCodes(t *testing.T) {
 		{[]string{"eval", model, "--input", filepath.Join(dir, "missing.npy")}, "missing.npy"},
 		{[]string{"compile", unsupPath, "-o", filepath.Join(dir, "unsup.ptx")}, "unsupported: op NonMaxSuppression"},
 		{[]string{"compile", model, "--target", "sm_50"}, `unknown target "sm_50"`},
+		{[]string{"compile", model, "--tuned", filepath.Join(dir, "missing.tune.json")}, "--tuned: open"},
+		{[]string{"compile", model, "--tuned", wrong}, "not a tuning file"},
+		{[]string{"compile", model, "--tuned", emptyTuning}, "a tuning file with no kernels"},
 	}
 	for _, c := range cases {
 		code, _, stderr := cli(c.args...)
@@ -123,7 +133,7 @@ func TestCompileDeterministic(t *testing.T) {
 		t.Skip(err)
 	}
 	model := exampleOnDisk(t)
-	for _, flags := range [][]string{{"-O2"}, {"-O0"}, {"-O2", "--precision", "fp16"}} {
+	for _, flags := range [][]string{{"-O2"}, {"-O0"}, {"-O2", "--precision", "fp16"}, {"-O2", "--precision", "fp16", "--target", "sm_90a"}} {
 		var files [2][3][]byte
 		for run := range 2 {
 			ptx := filepath.Join(t.TempDir(), "m.ptx")
@@ -144,6 +154,60 @@ func TestCompileDeterministic(t *testing.T) {
 				t.Errorf("compile %v: file %d differs between two runs", flags, i)
 			}
 		}
+	}
+}
+
+// TestCompileTuned: a tuning file's schedule for a kernel (named by its
+// ONNX nodes) replaces the cost model's choice, and the report says so.
+func TestCompileTuned(t *testing.T) {
+	if _, err := codegen.FindBackend(); err != nil {
+		t.Skip(err)
+	}
+	model := exampleOnDisk(t)
+	g, err := onnx.Load(model, onnx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := costmodel.Lookup("h100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := passes.Run(g, passes.Options{OptLevel: 2, Profile: prof, Precision: "fp16"}); err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	for _, k := range passes.Kernels(g) {
+		if _, _, kk, _ := costmodel.GemmShape(k.Anchor); costmodel.IsGemmAnchor(k.Anchor) && kk >= 32 && key == "" {
+			key = passes.KernelKey(k)
+		}
+	}
+	if key == "" {
+		t.Fatal("the example model has no GEMM kernel with K >= 32")
+	}
+	// Not the cost model's pick for this model (it takes 32x32 tiles).
+	tile := costmodel.Tile{BM: 64, BN: 64, BK: 32, TM: 32, TN: 16}
+	tuning := bench.Tuning{Model: "tiny.onnx", Batch: 1, Precision: "fp16",
+		Kernels: []bench.TunedKernel{{Key: key, Tile: tile.Ints(), SplitK: 1}}}
+	path := filepath.Join(t.TempDir(), "tiny.tune.json")
+	if err := tuning.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := cli("compile", model, "--precision", "fp16", "--tuned", path, "--report", "-o", filepath.Join(t.TempDir(), "m.ptx"))
+	if code != 0 {
+		t.Fatalf("compile --tuned: %s", stderr)
+	}
+	want := fmt.Sprintf("tile=%d,%d,%d,%d,%d", tile.BM, tile.BN, tile.BK, tile.TM, tile.TN)
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "tuned tile") {
+			n++
+			if !strings.Contains(line, want) || !strings.Contains(line, strings.Split(key, "+")[0]) {
+				t.Errorf("tuned decision %q, want %s on %s", line, want, key)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d tuned decisions in the report, want 1:\n%s", n, out)
 	}
 }
 
