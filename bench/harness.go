@@ -52,8 +52,7 @@ type Options struct {
 	Target string
 }
 
-// DeviceTarget is the most capable codegen target for dev's card:
-// sm_90a (wgmma) on Hopper.
+// DeviceTarget is the codegen target for dev's card (codegen.TargetFor).
 func DeviceTarget(dev *cuda.Device) (string, error) {
 	major, err := dev.Attribute(cuda.AttrComputeCapabilityMajor)
 	if err != nil {

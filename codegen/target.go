@@ -37,13 +37,15 @@ var Targets = map[string]Target{
 	"sm_90a": {"sm_90", 90, "ptx78", true},
 }
 
-// TargetFor is the most capable target for a card of compute capability
-// major.minor: sm_90a on Hopper, else the nearest at or below the card.
+// TargetFor is the target for a card of compute capability major.minor:
+// the nearest at or below the card. On Hopper that is sm_90, not sm_90a:
+// the wgmma core is opt-in while it measures slower than mma.sync
+// (bench/RESULTS.md).
 func TargetFor(major, minor int) string {
 	sm := 10*major + minor
 	switch {
-	case sm == 90:
-		return "sm_90a"
+	case sm >= 90:
+		return "sm_90"
 	case sm >= 89:
 		return "sm_89"
 	case sm >= 86:

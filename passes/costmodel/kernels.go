@@ -58,12 +58,6 @@ func (t Tile) PipelinedShared() int {
 // SM of 228 KiB.
 const MaxPipelineShared = 96 << 10
 
-// MaxWarpgroupShared is MaxPipelineShared for tiles of one warpgroup per
-// 64 rows (WarpgroupTile): on Hopper their wgmma consumes a slice in a
-// fraction of the time mma.sync takes, so more slices must be in flight
-// to cover the loads' latency; one such block fills an SM's 227 KiB.
-const MaxWarpgroupShared = 200 << 10
-
 // WarpgroupTile says the tile's warp grid is one warpgroup (four warps)
 // per 64 rows, each spanning all BN columns: the shape of Hopper's wgmma
 // (m64nBNk16), which codegen uses for it on sm_90a.
@@ -73,13 +67,9 @@ func (t Tile) WarpgroupTile() bool {
 
 // PipelineStages is how many K slices the tensor-core core keeps in
 // flight when it stages both operands with cp.async (128-bit pieces):
-// as many as fit MaxPipelineShared (MaxWarpgroupShared), two to four.
+// as many as fit MaxPipelineShared, two to four.
 func (t Tile) PipelineStages() int {
-	budget := MaxPipelineShared
-	if t.WarpgroupTile() {
-		budget = MaxWarpgroupShared
-	}
-	return min(4, max(2, budget/t.StageBytes()))
+	return min(4, max(2, MaxPipelineShared/t.StageBytes()))
 }
 
 // Regs estimates registers per thread: accumulators, operands, indices.
@@ -131,14 +121,10 @@ var TileCandidates = []Tile{
 // Large tiles take 64 x 64 warp tiles: per k16 step a warp loads four A
 // and eight B fragments (32 shared-memory wavefronts) for 32 mma, where a
 // 64 x 32 warp tile loads 24 for 16 and leaves the tensor cores waiting
-// on shared memory. Tiles of one warpgroup per 64 rows (TM 64, TN BN/4)
-// run on wgmma on Hopper targets.
+// on shared memory. Tiles of one warpgroup per 64 rows (TM 64, TN BN/4:
+// 128x128/64x32 and 128x256/64x64) run on wgmma on sm_90a. Slices of 64
+// and 256x128/64x32 tiles for wgmma measured slower still (bench/RESULTS.md).
 var TensorCoreTiles = []Tile{
-	{128, 128, 64, 64, 32},
-	{256, 128, 64, 64, 32},
-	{128, 256, 64, 64, 64},
-	{256, 128, 32, 64, 32},
-	{64, 128, 32, 64, 32},
 	{256, 128, 32, 64, 64},
 	{128, 256, 32, 64, 64},
 	{128, 128, 32, 64, 64},
