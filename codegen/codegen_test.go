@@ -446,6 +446,37 @@ func channelsLast3x3(t *testing.T, n, c, c1, c2, c3, hw int) *ir.Graph {
 	return g
 }
 
+// compileConv3x3 compiles channelsLast3x3's 3x3 convolution on tile with a
+// K split for target in fp16 and returns the result, the PTX and the
+// convolution's kernel in it (not the split-K reduction).
+func compileConv3x3(t *testing.T, be Backend, tile costmodel.Tile, split int, target string) (*Result, string, string) {
+	t.Helper()
+	g := channelsLast3x3(t, 2, 16, 32, 48, 8, 10)
+	for _, n := range g.Nodes {
+		if n.Op == ir.OpConv2D && n.Inputs[1].Type.Shape[2] == 3 {
+			n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split
+		}
+	}
+	res, err := Lower(g, Options{Precision: "fp16", Target: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptx, err := be.Compile(res.LLVM, Targets[target])
+	if err != nil {
+		t.Fatalf("tile %v split %d %s: %v", tile, split, target, err)
+	}
+	var body string
+	for name, e := range entryBodies(string(ptx)) {
+		if strings.Contains(name, "conv3x3") && !strings.Contains(name, "reduce") {
+			body = e
+		}
+	}
+	if body == "" {
+		t.Fatalf("tile %v split %d %s: no conv3x3 kernel", tile, split, target)
+	}
+	return res, string(ptx), body
+}
+
 // TestOHWIWeights compiles a 3x3 convolution between channels-last values:
 // its launch must read the weights transposed to [oc][r][q][c], and the
 // weights file must not keep an NCHW copy nobody reads.
@@ -503,33 +534,11 @@ func TestPipelinedTensorCore(t *testing.T) {
 	be := backendForTest(t)
 	for _, tile := range costmodel.TensorCoreTiles {
 		for _, split := range []int{1, 2} {
-			g := channelsLast3x3(t, 2, 16, 32, 48, 8, 10)
-			for _, n := range g.Nodes {
-				if n.Op == ir.OpConv2D && n.Inputs[1].Type.Shape[2] == 3 {
-					n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split
-				}
-			}
-			res, err := Lower(g, Options{Precision: "fp16"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ptx, err := be.Compile(res.LLVM, Targets[DefaultTarget])
-			if err != nil {
-				t.Fatalf("tile %v split %d: %v", tile, split, err)
-			}
-			var body string
-			for _, e := range strings.Split(string(ptx), ".entry ")[1:] {
-				if name, _, _ := strings.Cut(e, "("); strings.Contains(name, "conv3x3") && !strings.Contains(name, "reduce") {
-					body = e
-				}
-			}
-			if body == "" {
-				t.Fatalf("tile %v: no conv3x3 kernel", tile)
-			}
+			res, ptx, body := compileConv3x3(t, be, tile, split, DefaultTarget)
 			if !strings.Contains(body, "cp.async.cg.shared.global") || !strings.Contains(body, "cp.async.wait_group") {
 				t.Errorf("tile %v split %d: no cp.async pipeline", tile, split)
 			}
-			if strings.Contains(string(ptx), ".extern .func llvm.") {
+			if strings.Contains(ptx, ".extern .func llvm.") {
 				t.Errorf("tile %v split %d: an intrinsic the backend does not know became a function call", tile, split)
 			}
 			if strings.Contains(body, "st.shared.v4") || strings.Contains(body, "st.shared.b16") || strings.Contains(body, ".local") {
@@ -543,7 +552,7 @@ func TestPipelinedTensorCore(t *testing.T) {
 				}
 			}
 			if n := tile.PipelinedShared(); n > 48<<10 {
-				if launch.SharedBytes != n || !strings.Contains(string(ptx), ".extern .shared .align 16 .b8 "+launch.Kernel[:4]) {
+				if launch.SharedBytes != n || !strings.Contains(ptx, ".extern .shared .align 16 .b8 "+launch.Kernel[:4]) {
 					t.Errorf("tile %v split %d: %d bytes of stages, launch asks for %d bytes of dynamic shared memory", tile, split, n, launch.SharedBytes)
 				}
 			} else if launch.SharedBytes != 0 {
@@ -569,31 +578,12 @@ func TestWgmmaKernels(t *testing.T) {
 	be := backendForTest(t)
 	n := 0
 	for _, tile := range costmodel.TensorCoreTiles {
-		if !wgmmaTile(tile) {
+		if !tile.WarpgroupTile() {
 			continue
 		}
 		n++
 		for _, target := range []string{"sm_90a", "sm_90"} {
-			g := channelsLast3x3(t, 2, 16, 32, 48, 8, 10)
-			for _, nd := range g.Nodes {
-				if nd.Op == ir.OpConv2D && nd.Inputs[1].Type.Shape[2] == 3 {
-					nd.Sched.Tile, nd.Sched.SplitK = tile.Ints(), 1
-				}
-			}
-			res, err := Lower(g, Options{Precision: "fp16", Target: target})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ptx, err := be.Compile(res.LLVM, Targets[target])
-			if err != nil {
-				t.Fatalf("tile %v %s: %v", tile, target, err)
-			}
-			var body string
-			for _, e := range strings.Split(string(ptx), ".entry ")[1:] {
-				if name, _, _ := strings.Cut(e, "("); strings.Contains(name, "conv3x3") {
-					body = e
-				}
-			}
+			_, ptx, body := compileConv3x3(t, be, tile, 1, target)
 			hopper := target == "sm_90a"
 			wgmma := fmt.Sprintf("wgmma.mma_async.sync.aligned.m64n%dk16.f32.f16.f16", tile.BN)
 			if strings.Contains(body, wgmma) != hopper || strings.Contains(body, "mma.sync.aligned.m16n8k16") == hopper ||
@@ -601,7 +591,7 @@ func TestWgmmaKernels(t *testing.T) {
 				t.Errorf("tile %v %s: wgmma %v, mma.sync %v, ldmatrix %v", tile, target, strings.Contains(body, wgmma),
 					strings.Contains(body, "mma.sync.aligned.m16n8k16"), strings.Contains(body, "ldmatrix"))
 			}
-			if hopper && (!strings.Contains(string(ptx), ".version 8.0\n") || !strings.Contains(string(ptx), ".target sm_90a\n") ||
+			if hopper && (!strings.Contains(ptx, ".version 8.0\n") || !strings.Contains(ptx, ".target sm_90a\n") ||
 				!strings.Contains(body, "fence.proxy.async.shared::cta") || !strings.Contains(body, "wgmma.wait_group.sync.aligned 0")) {
 				t.Errorf("tile %v: no PTX 8.0 sm_90a header, async-proxy fence or wgmma wait", tile)
 			}

@@ -234,7 +234,7 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	aStage, bStage := t.BM*ld, t.BN*ld
 	// On Hopper a tile of one warpgroup per 64 rows runs on wgmma, its
 	// stages in the core-matrix layout (see wgmma.go).
-	hopper := k.mod.hopper && pipelined && wgmmaTile(t)
+	hopper := k.mod.hopper && pipelined && t.WarpgroupTile()
 	if hopper {
 		at = func(x, kk value.Value) value.Value { return coreMatrixAt(k, t.BK, x, kk) }
 		aStage, bStage = t.BM*t.BK, t.BN*t.BK
@@ -378,6 +378,41 @@ func (k *kernel) loadFloat4(cs value.Value, idx value.Value) []value.Value {
 	return out
 }
 
+// sliceCopies are the cp.async of the K slice at k0 into stage (A's
+// stages aStage halves apart, B's bStage), one function per 128-bit piece
+// this thread copies, its index arithmetic included.
+func (b *gemmBlock) sliceCopies(k *kernel, ops [2]operand, k0, stage value.Value, aStage, bStage int) []func() {
+	var out []func()
+	for i, o := range ops {
+		for e := 0; e < b.vectors(o); e += b.t.Threads() {
+			out = append(out, func() {
+				base := k.mul(stage, ci([]int{aStage, bStage}[i]))
+				at, src, guard := b.vector(k, o, k0, e)
+				if guard != nil {
+					k.ifThen(guard, func() { k.cpAsync16(o.buf, k.add(base, at), src) })
+					return
+				}
+				k.cpAsync16(o.buf, k.add(base, at), src)
+			})
+		}
+	}
+	return out
+}
+
+// issueCopies emits copies and closes them as one cp.async group.
+func (k *kernel) issueCopies(copies []func()) {
+	for _, c := range copies {
+		c()
+	}
+	k.cpAsyncCommit()
+}
+
+// nextStage is the pipeline stage after s of stages (wrapping).
+func nextStage(k *kernel, s value.Value, stages int) value.Value {
+	s1 := k.add(s, ci(1))
+	return k.sel(k.lt(s1, ci(stages)), s1, ci(0))
+}
+
 // tcRegisterStaged runs the K loop with one shared slice: the next slice's
 // loads are issued into registers before the current slice's mma work and
 // stored (rounded to half) after it.
@@ -427,38 +462,11 @@ func tcPipelined(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bSta
 	mmaSlice func(aBase, bBase value.Value, acc []value.Value, copies []func()) []value.Value) []value.Value {
 	t := blk.t
 	bOff := stages * aStage
-	// copies are the cp.async of the slice at k0 into stage, one function
-	// per 128-bit piece (its index arithmetic included).
-	copies := func(k0, stage value.Value) []func() {
-		var out []func()
-		for i, o := range ops {
-			for e := 0; e < blk.vectors(o); e += t.Threads() {
-				out = append(out, func() {
-					base := k.mul(stage, ci([]int{aStage, bStage}[i]))
-					at, src, guard := blk.vector(k, o, k0, e)
-					if guard != nil {
-						k.ifThen(guard, func() { k.cpAsync16(o.buf, k.add(base, at), src) })
-						return
-					}
-					k.cpAsync16(o.buf, k.add(base, at), src)
-				})
-			}
-		}
-		return out
-	}
-	issue := func(k0, stage value.Value) {
-		for _, c := range copies(k0, stage) {
-			c()
-		}
-		k.cpAsyncCommit()
-	}
+	copies := func(k0, stage value.Value) []func() { return blk.sliceCopies(k, ops, k0, stage, aStage, bStage) }
 	for s := 0; s < stages-1; s++ {
-		issue(k.add(blk.kStart, ci(s*t.BK)), ci(s))
+		k.issueCopies(copies(k.add(blk.kStart, ci(s*t.BK)), ci(s)))
 	}
-	next := func(s value.Value) value.Value {
-		s1 := k.add(s, ci(1))
-		return k.sel(k.lt(s1, ci(stages)), s1, ci(0))
-	}
+	next := func(s value.Value) value.Value { return nextStage(k, s, stages) }
 	// Carried: the accumulators, the stage to read and the stage to fill.
 	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-1))
 	carried = k.loop(blk.kStart, blk.kEnd, t.BK, carried, func(k0 value.Value, c []value.Value) []value.Value {

@@ -8,8 +8,6 @@ import (
 	"github.com/llir/llvm/ir/constant"
 	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
-
-	"cnnc/passes/costmodel"
 )
 
 // The Hopper tensor-core core (sm_90a): each warpgroup (four warps) owns
@@ -31,9 +29,6 @@ import (
 // The accumulators of warp w of a warpgroup are laid out as mma.sync's
 // m16n8 C fragments of rows 16w .. 16w+15, n-tile after n-tile: register
 // 4j+2h+e holds row 16w+8h+g, column 8j+2t+e (lane 4g+t).
-
-// wgmmaTile says tile t runs on the wgmma core on a Hopper target.
-func wgmmaTile(t costmodel.Tile) bool { return t.WarpgroupTile() }
 
 // coreMatrixAt is the half index of element (row, kk) of one stage in the
 // core-matrix layout (kk a multiple of 8: a 16-byte row of a core matrix).
@@ -140,26 +135,12 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage i
 	bOff := stages * aStage
 	wg := k.div(k.tid(), 128)
 	copies := func(k0, stage value.Value) {
-		for i, o := range ops {
-			for e := 0; e < blk.vectors(o); e += t.Threads() {
-				base := k.mul(stage, ci([]int{aStage, bStage}[i]))
-				at, src, guard := blk.vector(k, o, k0, e)
-				if guard != nil {
-					k.ifThen(guard, func() { k.cpAsync16(o.buf, k.add(base, at), src) })
-					continue
-				}
-				k.cpAsync16(o.buf, k.add(base, at), src)
-			}
-		}
-		k.cpAsyncCommit()
+		k.issueCopies(blk.sliceCopies(k, ops, k0, stage, aStage, bStage))
 	}
 	for s := 0; s < stages-1; s++ {
 		copies(k.add(blk.kStart, ci(s*t.BK)), ci(s))
 	}
-	next := func(s value.Value) value.Value {
-		s1 := k.add(s, ci(1))
-		return k.sel(k.lt(s1, ci(stages)), s1, ci(0))
-	}
+	next := func(s value.Value) value.Value { return nextStage(k, s, stages) }
 	// This warpgroup's 64 rows of A: 8 row groups of BK/8 core matrices.
 	aRows := k.mul(wg, ci(64*t.BK))
 	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-1))
