@@ -243,48 +243,53 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	bOff := stages * aStage
 	cld := t.BN + 8
 	ab, dynamicBytes := k.sharedHalf("AB", max(stages*(aStage+bStage), 2*warpM*cld))
-	// mmaSlice runs one BK slice of the warp's mma tiles on the A and B
-	// rows staged at aBase and bBase (As[mm][kk], Bs[nn][kk]: k contiguous),
+	// fragments reads the warp's A and B fragments of the k16 step at ks
+	// of the slice staged at aBase and bBase (As[mm][kk], Bs[nn][kk]: k
+	// contiguous): one ldmatrix.x4 per 16x16 A fragment (matrices: rows
+	// 0-7 and 8-15 at k 0-7, then at k 8-15) and per two 16x8 B fragments
+	// (n 0-7 at k 0-7 and 8-15, then n 8-15); x2 for a last odd one.
+	// Flat: mTiles x 4 A registers, then nTiles x 2 B registers.
+	fragments := func(aBase, bBase value.Value, ks int) []value.Value {
+		var f []value.Value
+		for i := 0; i < mTiles; i++ {
+			row := k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i), aRow))
+			f = append(f, k.ldmatrix(ab, k.add(aBase, k.madd(row, ld, k.add(ci(ks), aCol))), 4)...)
+		}
+		for j := 0; j < nTiles; j += 2 {
+			ncol := k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j), bRow))
+			f = append(f, k.ldmatrix(ab, k.add(bBase, k.madd(ncol, ld, k.add(ci(ks), bCol))), 2*min(nTiles-j, 2))...)
+		}
+		return f
+	}
+	// mmaStep runs the warp's mma tiles of one k16 step on fragments f,
 	// emitting the given copies (the next slices' cp.async) spread between
 	// its groups of mma, so that every warp's issue of them overlaps the
-	// tensor cores' work instead of following the barrier all at once.
-	mmaSlice := func(aBase, bBase value.Value, acc []value.Value, copies []func()) []value.Value {
+	// tensor cores' work instead of following a barrier all at once.
+	mmaStep := func(f, acc []value.Value, copies []func()) []value.Value {
 		out := append([]value.Value{}, acc...)
-		points := t.BK / 16 * ((nTiles + 1) / 2)
-		point := 0
-		between := func() {
-			from, to := point*len(copies)/points, (point+1)*len(copies)/points
-			for _, c := range copies[from:to] {
-				c()
-			}
-			point++
-		}
-		for ks := 0; ks < t.BK; ks += 16 {
-			// One ldmatrix.x4 per 16x16 A fragment (matrices: rows 0-7 and
-			// 8-15 at k 0-7, then at k 8-15) and per two 16x8 B fragments
-			// (n 0-7 at k 0-7 and 8-15, then n 8-15); x2 for a last odd one.
-			var af [][4]value.Value
+		groups := (nTiles + 1) / 2
+		for j := 0; j < nTiles; j++ {
+			bf := [2]value.Value{f[4*mTiles+2*j], f[4*mTiles+2*j+1]}
 			for i := 0; i < mTiles; i++ {
-				row := k.add(k.mul(wm, ci(warpM)), k.add(ci(16*i), aRow))
-				f := k.ldmatrix(ab, k.add(aBase, k.madd(row, ld, k.add(ci(ks), aCol))), 4)
-				af = append(af, [4]value.Value{f[0], f[1], f[2], f[3]})
+				o := 4 * (i*nTiles + j)
+				d := k.mma16816([4]value.Value(f[4*i:4*i+4]), bf, [4]value.Value(out[o:o+4]))
+				copy(out[o:o+4], d[:])
 			}
-			for j := 0; j < nTiles; j += 2 {
-				n := min(nTiles-j, 2)
-				ncol := k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j), bRow))
-				f := k.ldmatrix(ab, k.add(bBase, k.madd(ncol, ld, k.add(ci(ks), bCol))), 2*n)
-				for jj := 0; jj < n; jj++ {
-					bf := [2]value.Value{f[2*jj], f[2*jj+1]}
-					for i := 0; i < mTiles; i++ {
-						o := 4 * (i*nTiles + j + jj)
-						d := k.mma16816(af[i], bf, [4]value.Value{out[o], out[o+1], out[o+2], out[o+3]})
-						copy(out[o:o+4], d[:])
-					}
+			if j%2 == 1 || j == nTiles-1 {
+				g := j / 2
+				for _, c := range copies[g*len(copies)/groups : (g+1)*len(copies)/groups] {
+					c()
 				}
-				between()
 			}
 		}
 		return out
+	}
+	// mmaSlice runs one whole BK slice.
+	mmaSlice := func(aBase, bBase value.Value, acc []value.Value) []value.Value {
+		for ks := 0; ks < t.BK; ks += 16 {
+			acc = mmaStep(fragments(aBase, bBase, ks), acc, nil)
+		}
+		return acc
 	}
 	bAt := func(x, kk value.Value) value.Value { return k.add(ci(bOff), at(x, kk)) }
 	ops := blk.operands(k, ab, ab, at, bAt)
@@ -292,7 +297,7 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	case hopper:
 		acc = tcWgmma(k, blk, ops, stages, aStage, bStage, ab, acc)
 	case pipelined:
-		acc = tcPipelined(k, blk, ops, stages, aStage, bStage, acc, mmaSlice)
+		acc = tcPipelined(k, blk, ops, stages, aStage, bStage, acc, fragments, mmaStep)
 	default:
 		acc = tcRegisterStaged(k, blk, ops, bOff, acc, mmaSlice)
 	}
@@ -417,7 +422,7 @@ func nextStage(k *kernel, s value.Value, stages int) value.Value {
 // loads are issued into registers before the current slice's mma work and
 // stored (rounded to half) after it.
 func tcRegisterStaged(k *kernel, blk *gemmBlock, ops [2]operand, bOff int, acc []value.Value,
-	mmaSlice func(aBase, bBase value.Value, acc []value.Value, copies []func()) []value.Value) []value.Value {
+	mmaSlice func(aBase, bBase value.Value, acc []value.Value) []value.Value) []value.Value {
 	t := blk.t
 	storeSlice := func(vals []staged) {
 		for _, v := range vals {
@@ -437,7 +442,7 @@ func tcRegisterStaged(k *kernel, blk *gemmBlock, ops [2]operand, bOff int, acc [
 	k.barrier()
 	return k.loop(blk.kStart, blk.kEnd, t.BK, acc, func(k0 value.Value, acc []value.Value) []value.Value {
 		next := blk.loadSlice(k, k.add(k0, ci(t.BK)), ops)
-		out := mmaSlice(ci(0), ci(bOff), acc, nil)
+		out := mmaSlice(ci(0), ci(bOff), acc)
 		k.barrier()
 		storeSlice(next)
 		k.barrier()
@@ -448,35 +453,83 @@ func tcRegisterStaged(k *kernel, blk *gemmBlock, ops [2]operand, bOff int, acc [
 // tcPipelined runs the K loop as a multi-stage cp.async pipeline (both
 // operands in 128-bit pieces): stages slices live in shared memory (A's
 // aStage halves each from 0, B's bStage each after them, where ops puts
-// them), stages-1 in flight while the mma work runs on the oldest.
+// them), stages-1 in flight while the mma work runs on the oldest. The
+// fragments are double-buffered in registers, one k16 step ahead of the
+// mma that use them, across slices too (as CUTLASS's multistage loop does):
 //
-//	issue slices 0 .. S-2 (one cp.async group each)
-//	for each slice i:
-//	    wait until slice i has landed (at most S-2 groups pending); barrier
-//	    issue slice i+S-1 into the stage slice i-1 used (zero-filled past K)
-//	    mma on slice i's stage
+//	issue slices 0 .. S-2 (one cp.async group each); wait for slice 0; barrier
+//	read slice 0's first fragments
+//	for each slice i, k16 step s of n:
+//	    read step s+1's fragments (the next slice's first at s = n-1)
+//	    mma on step s's, issuing slice i+S-1 into the stage slice i-1 used
+//	        (zero-filled past K) between them while s < n-1
+//	    at s = n-2: close the copies' group, wait until slice i+1 has landed
+//	        (at most S-2 groups pending); barrier
 //
-// The barrier also tells every warp that the others are done with slice
-// i-1, so its stage can be overwritten; one barrier per slice.
+// The barrier also tells every warp that the others are done reading
+// slice i, whose stage the next slice's copies overwrite; one barrier per
+// slice, passed while the tensor cores still work through step n-2's mma.
 func tcPipelined(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage int, acc []value.Value,
-	mmaSlice func(aBase, bBase value.Value, acc []value.Value, copies []func()) []value.Value) []value.Value {
+	fragments func(aBase, bBase value.Value, ks int) []value.Value,
+	mmaStep func(f, acc []value.Value, copies []func()) []value.Value) []value.Value {
 	t := blk.t
+	steps := t.BK / 16
 	bOff := stages * aStage
 	copies := func(k0, stage value.Value) []func() { return blk.sliceCopies(k, ops, k0, stage, aStage, bStage) }
 	for s := 0; s < stages-1; s++ {
 		k.issueCopies(copies(k.add(blk.kStart, ci(s*t.BK)), ci(s)))
 	}
 	next := func(s value.Value) value.Value { return nextStage(k, s, stages) }
-	// Carried: the accumulators, the stage to read and the stage to fill.
-	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-1))
-	carried = k.loop(blk.kStart, blk.kEnd, t.BK, carried, func(k0 value.Value, c []value.Value) []value.Value {
-		read, fill := c[len(acc)], c[len(acc)+1]
+	read := func(stage value.Value, ks int) []value.Value {
+		return fragments(k.mul(stage, ci(aStage)), k.add(ci(bOff), k.mul(stage, ci(bStage))), ks)
+	}
+	sync := func() {
 		k.cpAsyncWait(stages - 2)
 		k.barrier()
-		out := mmaSlice(k.mul(read, ci(aStage)), k.add(ci(bOff), k.mul(read, ci(bStage))), c[:len(acc)],
-			copies(k.add(k0, ci((stages-1)*t.BK)), fill))
-		k.cpAsyncCommit()
-		return append(out, next(read), next(fill))
+	}
+	if steps == 1 {
+		// One k16 step per slice: no step to overlap the barrier with.
+		carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-1))
+		carried = k.loop(blk.kStart, blk.kEnd, t.BK, carried, func(k0 value.Value, c []value.Value) []value.Value {
+			rd, fill := c[len(acc)], c[len(acc)+1]
+			sync()
+			out := mmaStep(read(rd, 0), c[:len(acc)], copies(k.add(k0, ci((stages-1)*t.BK)), fill))
+			k.cpAsyncCommit()
+			return append(out, next(rd), next(fill))
+		})
+		k.cpAsyncWait(0)
+		return carried[:len(acc)]
+	}
+	sync()
+	first := read(ci(0), 0)
+	// Carried: the accumulators, the first step's fragments, the stage to
+	// read and the stage to fill.
+	nf := len(first)
+	carried := append(append(append([]value.Value{}, acc...), first...), ci(0), ci(stages-1))
+	carried = k.loop(blk.kStart, blk.kEnd, t.BK, carried, func(k0 value.Value, c []value.Value) []value.Value {
+		out, f := c[:len(acc)], c[len(acc):len(acc)+nf]
+		rd, fill := c[len(acc)+nf], c[len(acc)+nf+1]
+		pending := copies(k.add(k0, ci((stages-1)*t.BK)), fill)
+		for s := 0; s < steps; s++ {
+			var nextF []value.Value
+			if s+1 < steps {
+				nextF = read(rd, 16*(s+1))
+			} else {
+				nextF = read(next(rd), 0)
+			}
+			var mine []func()
+			if s < steps-1 {
+				from, to := s*len(pending)/(steps-1), (s+1)*len(pending)/(steps-1)
+				mine = pending[from:to]
+			}
+			out = mmaStep(f, out, mine)
+			if s == steps-2 {
+				k.cpAsyncCommit()
+				sync()
+			}
+			f = nextF
+		}
+		return append(append(out, f...), next(rd), next(fill))
 	})
 	k.cpAsyncWait(0) // the zero-filled slices past K, before the block ends
 	return carried[:len(acc)]

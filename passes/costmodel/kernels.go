@@ -123,7 +123,9 @@ var TileCandidates = []Tile{
 // 64 x 32 warp tile loads 24 for 16 and leaves the tensor cores waiting
 // on shared memory. Tiles of one warpgroup per 64 rows (TM 64, TN BN/4:
 // 128x128/64x32 and 128x256/64x64) run on wgmma on sm_90a. Slices of 64
-// and 256x128/64x32 tiles for wgmma measured slower still (bench/RESULTS.md).
+// halve the barriers per k16 step of the mma.sync core (whose fragment
+// loads run a step ahead of the mma, across slices too); on wgmma they
+// measured slower (bench/RESULTS.md).
 var TensorCoreTiles = []Tile{
 	{256, 128, 32, 64, 64},
 	{128, 256, 32, 64, 64},
@@ -134,6 +136,10 @@ var TensorCoreTiles = []Tile{
 	{64, 64, 32, 32, 32},
 	{64, 64, 32, 32, 16},
 	{32, 32, 32, 16, 8},
+	{128, 128, 64, 64, 64},
+	{128, 64, 64, 64, 32},
+	{64, 128, 64, 32, 64},
+	{64, 64, 64, 32, 32},
 }
 
 // SplitKCandidates are the K splits the tile pass tries.
