@@ -604,3 +604,73 @@ func TestWgmmaKernels(t *testing.T) {
 		t.Error("no tensor-core tile takes wgmma")
 	}
 }
+
+// TestPaddedInput: in fp16 on a tensor-core tile, a 7x7 stride-2 stem of
+// three channels runs as a padding launch (no model FLOPs, 64-bit stores
+// of four channels) and a GEMM staging both operands 128 bits at a time
+// from the workspace and from weights laid out as [oc][r][q*4 + c] with
+// zeros past the window and the channels; both launches get the same
+// workspace, after any split-K partial sums.
+func TestPaddedInput(t *testing.T) {
+	be := backendForTest(t)
+	for _, split := range []int{1, 2} {
+		g, err := ir.Parse(`graph stem(%x: f32[2,3,23,21]) -> (%3) {
+  %w = const f32[16,3,7,7] @w
+  %b = const f32[16] @b
+  %1 = conv2d %x, %w, %b {pads=[3,3,3,3], strides=[2,2]} : f32[2,16,12,11] [k1 layout=nhwc]
+  %2 = relu %1 : f32[2,16,12,11] [k1 layout=nhwc]
+  %w2 = const f32[8,16,1,1] @w2
+  %3 = conv2d %2, %w2 : f32[2,8,12,11] [k2]
+}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillConsts(g)
+		conv := g.Nodes[2]
+		conv.Sched.Tile, conv.Sched.SplitK = costmodel.TensorCoreTiles[6].Ints(), split
+		res, err := Lower(g, Options{Precision: "fp16"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ptx, err := be.Compile(res.LLVM, Targets[DefaultTarget])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := res.Plan.Launches
+		if len(ls) != 3+(split-1) || !strings.HasSuffix(ls[0].Kernel, "_conv7x7_pad_input") || ls[0].FLOPs != 0 ||
+			!strings.Contains(ls[1].Kernel, "conv7x7_tc_relu") || ls[1].FLOPs == 0 {
+			t.Fatalf("split %d: launches %+v, want the padding (no FLOPs), then the GEMM", split, ls)
+		}
+		ws := ls[0].Args[len(ls[0].Args)-1]
+		if ws != ls[1].Args[len(ls[1].Args)-1] {
+			t.Errorf("split %d: the padding writes workspace %v, the GEMM reads %v", split, ws, ls[1].Args[len(ls[1].Args)-1])
+		}
+		bodies := entryBodies(string(ptx))
+		pad, gemm := bodies[ls[0].Kernel], bodies[ls[1].Kernel]
+		if !strings.Contains(pad, "st.global.v2.u32") {
+			t.Errorf("split %d: the padding does not store four channels at once", split)
+		}
+		if !strings.Contains(gemm, "cp.async.cg.shared.global") || strings.Contains(gemm, "st.shared.b16") {
+			t.Errorf("split %d: the GEMM does not stage both operands with cp.async", split)
+		}
+		// The weights as the GEMM reads them.
+		w := g.Nodes[0].Const.Float32s()
+		at := ls[1].Args[1].Offset
+		const K = 7 * 32
+		for oc := range 16 {
+			for r := range 7 {
+				for j := range 32 {
+					q, c := j/4, j%4
+					var want float32
+					if q < 7 && c < 3 {
+						want = ir.HalfToFloat(ir.FloatToHalf(w[((oc*3+c)*7+r)*7+q]))
+					}
+					got := ir.HalfToFloat(binary.LittleEndian.Uint16(res.Weights[at+2*int64(oc*K+r*32+j):]))
+					if got != want {
+						t.Fatalf("split %d: padded weight [%d][%d][%d] = %v, want %v", split, oc, r, j, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -69,6 +69,9 @@ type nodeKernel struct {
 	// lanes, while set, has the epilogue read its output-shaped operands
 	// for eight output elements at once (storeEpilogue8).
 	lanes *epilogueLanes
+	// bare says the launch runs none of the epilogue (a GEMM's input
+	// preparation): its name leaves the epilogue's ops out.
+	bare bool
 }
 
 func (c *nodeKernel) describe(s string) { c.desc = s }
@@ -221,6 +224,7 @@ type lowering struct {
 	mod     *module
 	bufs    map[*ir.Value]bufRef
 	ohwi    map[*ir.Value]bufRef // weights transposed for ohwiWeights convolutions
+	padw    map[paddedKey]bufRef // weights laid out for padded-input convolutions
 	weights []byte
 	arena   int64
 	plan    *artifact.Plan
@@ -247,7 +251,7 @@ func Lower(g *ir.Graph, opt Options) (*Result, error) {
 	if precision == "" {
 		precision = "fp32"
 	}
-	l := &lowering{g: g, mod: newModule(), bufs: map[*ir.Value]bufRef{}, ohwi: map[*ir.Value]bufRef{}, memory: opt.Memory, profile: opt.Profile}
+	l := &lowering{g: g, mod: newModule(), bufs: map[*ir.Value]bufRef{}, ohwi: map[*ir.Value]bufRef{}, padw: map[paddedKey]bufRef{}, memory: opt.Memory, profile: opt.Profile}
 	if err := l.mod.setPrecision(precision); err != nil {
 		return nil, err
 	}
@@ -370,6 +374,12 @@ func (l *lowering) placeValues(kernels []*passes.Kernel) error {
 			// Each layout some reader wants, once (see ohwiWeights).
 			plain, ohwi := outputs[v], false
 			for _, u := range users[v] {
+				if pi, key, ok := paddedWeights(u, v); ok {
+					if _, done := l.padw[key]; !done {
+						l.padw[key] = l.appendWeights(padWeights(data, v.Type.Shape, int(l.esize), pi))
+					}
+					continue
+				}
 				if ohwiWeights(u) && u.Inputs[1] == v {
 					ohwi = true
 				} else {
@@ -513,28 +523,48 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 	a := kern.Anchor
 	t := costmodel.TileFromInts(a.Sched.Tile)
 	ways := max(a.Sched.SplitK, 1)
+	pi, padded := costmodel.PaddedInputOf(a)
 	var ws *bufRef
-	if ways > 1 {
-		m, n, _, batch := costmodel.GemmShape(a)
+	size, paddedAt := costmodel.WorkspaceBytes(a)
+	if size > 0 {
 		off := int64(0)
 		if l.memory != nil {
 			off = l.memory.Workspace[a]
 		} else {
 			off = l.arena
-			l.arena += artifact.Align(int64(m*n*batch*ways) * 4)
+			l.arena += artifact.Align(size)
 		}
 		ws = &bufRef{artifact.BufArena, off}
+	}
+	// The workspace is the kernels' last param: split-K partial sums from
+	// its start, a padded input at paddedAt.
+	wsParam := func(c *nodeKernel) value.Value { return c.k.params[len(c.k.params)-1] }
+	paddedIn := func(c *nodeKernel) value.Value { return c.k.at(wsParam(c), ci(int(paddedAt/l.esize))) }
+	var launches []string
+	if padded {
+		launches = append(launches, "pad")
+		err := l.emitKernel(kern, "", costmodel.MapThreads, ws, func(c *nodeKernel) (launchShape, error) {
+			c.describe(fmt.Sprintf("conv%dx%d_pad_input", a.Inputs[1].Type.Shape[2], a.Inputs[1].Type.Shape[3]))
+			c.bare = true
+			return emitPadInput(c, pi, paddedIn(c)), nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	main := func(c *nodeKernel) (launchShape, error) {
 		p, desc, err := gemmProblemOf(c)
 		if err != nil {
 			return launchShape{}, err
 		}
+		if padded {
+			p = paddedProblem(c, p, pi, paddedIn(c))
+		}
 		c.describe(desc)
 		sk := splitK{Ways: ways}
 		if ways > 1 {
 			sk.Slice = costmodel.KSlice(p.K, ways, t.BK)
-			sk.Workspace = c.k.asFloatPtr(c.k.params[len(c.k.params)-1])
+			sk.Workspace = c.k.asFloatPtr(wsParam(c))
 		}
 		if t.TensorCore() {
 			if l.esize != 2 {
@@ -545,26 +575,41 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 		}
 		return emitGemm(c.k, p, t, sk), nil
 	}
-	if ways == 1 {
-		return l.emitKernel(kern, "", t.Threads(), nil, main)
-	}
-	// The main kernel writes partial sums to the workspace (its last param).
+	launches = append(launches, "gemm")
 	if err := l.emitKernel(kern, "", t.Threads(), ws, main); err != nil {
 		return err
 	}
-	err := l.emitKernel(kern, "", costmodel.MapThreads, ws, func(c *nodeKernel) (launchShape, error) {
-		p, desc, err := gemmProblemOf(c)
+	if ways > 1 {
+		launches = append(launches, "reduce")
+		err := l.emitKernel(kern, "", costmodel.MapThreads, ws, func(c *nodeKernel) (launchShape, error) {
+			p, desc, err := gemmProblemOf(c)
+			if err != nil {
+				return launchShape{}, err
+			}
+			c.describe(desc + "_splitk_reduce")
+			return emitSplitKReduce(c.k, p, splitK{Ways: ways, Workspace: c.k.asFloatPtr(wsParam(c))}), nil
+		})
 		if err != nil {
-			return launchShape{}, err
+			return err
 		}
-		c.describe(desc + "_splitk_reduce")
-		return emitSplitKReduce(c.k, p, splitK{Ways: ways, Workspace: c.k.asFloatPtr(c.k.params[len(c.k.params)-1])}), nil
-	})
-	if err == nil {
-		// The model FLOPs were done by the first launch.
-		l.plan.Launches[len(l.plan.Launches)-1].FLOPs = 0
 	}
-	return err
+	// The model FLOPs are the GEMM launch's; each launch has its own
+	// prediction (passes.Kernel.Launches lists them in this order).
+	first := len(l.plan.Launches) - len(launches)
+	var preds []float64
+	if l.profile.SMs > 0 {
+		preds = kern.PredictLaunches(l.profile)
+	}
+	for i, what := range launches {
+		ln := &l.plan.Launches[first+i]
+		if what != "gemm" {
+			ln.FLOPs = 0
+		}
+		if i < len(preds) {
+			ln.PredictedNs = preds[i]
+		}
+	}
+	return nil
 }
 
 // emitKernel makes one kernel for kern: a float* per external input, one
@@ -599,7 +644,9 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 	k.finish()
 	name := fmt.Sprintf("k%03d_%s", idx, sanitizeKernelName(c.desc))
 	for _, e := range kern.Epilogue {
-		name += "_" + sanitizeKernelName(e.Op.Name)
+		if !c.bare {
+			name += "_" + sanitizeKernelName(e.Op.Name)
+		}
 	}
 	if len(name) > 60 {
 		name = name[:60]
@@ -614,17 +661,16 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 		}
 	}
 	if l.profile.SMs > 0 {
-		// A split-K kernel's second launch is the reduction.
-		preds := kern.PredictLaunches(l.profile)
-		launch.PredictedNs = preds[0]
-		if len(preds) > 1 && strings.Contains(c.desc, "splitk_reduce") {
-			launch.PredictedNs = preds[1]
-		}
+		// (emitGemmKernel sets each of its launches' own.)
+		launch.PredictedNs = kern.PredictLaunches(l.profile)[0]
 	}
 	for _, in := range kern.Inputs {
 		b := l.bufs[in]
 		if ohwiWeights(a) && in == a.Inputs[1] {
 			b = l.ohwi[in]
+		}
+		if _, key, ok := paddedWeights(a, in); ok {
+			b = l.padw[key]
 		}
 		launch.Args = append(launch.Args, artifact.Arg{Buffer: b.buffer, Offset: b.offset})
 	}

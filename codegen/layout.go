@@ -6,6 +6,7 @@ import (
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/ir"
+	"cnnc/passes/costmodel"
 )
 
 // Channels-last values (ir.LayoutNHWC, chosen by passes.ChooseLayout) keep
@@ -58,6 +59,9 @@ func operandAt(k *kernel, param value.Value, in *ir.Value, co []value.Value, out
 func ohwiWeights(n *ir.Node) bool {
 	if n.Op != ir.OpConv2D || n.Int("group") != 1 || n.Inputs[1].Def == nil || n.Inputs[1].Def.Op != ir.OpConst {
 		return false
+	}
+	if _, ok := costmodel.PaddedInputOf(n); ok {
+		return false // laid out for its padded input instead
 	}
 	w := n.Inputs[1].Type.Shape
 	return w[2]*w[3] > 1 && nhwc(n.Inputs[0]) && nhwc(n.Out)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"cnnc/bench"
@@ -248,6 +249,30 @@ var scheduleCases = []string{
   %w3 = const f32[8,16,1,1] @w3
   %3 = conv2d %2, %w3 : f32[2,8,5,5] [k3]
 }`,
+	// Few input channels (a stem) into a channels-last output: in fp16 on
+	// the tensor cores the input is first copied, zero-padded, to 4 or 8
+	// channels per pixel and K runs window rows of 32, 16 and 64 halves.
+	`graph stem7(%x: f32[2,3,23,21]) -> (%3) {
+  %w = const f32[16,3,7,7] @w
+  %b = const f32[16] @b
+  %1 = conv2d %x, %w, %b {pads=[3,3,3,3], strides=[2,2]} : f32[2,16,12,11] [k1 layout=nhwc]
+  %2 = relu %1 : f32[2,16,12,11] [k1 layout=nhwc]
+  %w2 = const f32[8,16,1,1] @w2
+  %3 = conv2d %2, %w2 : f32[2,8,12,11] [k2]
+}`,
+	`graph stem3(%x: f32[3,3,15,16]) -> (%3) {
+  %w = const f32[24,3,3,3] @w
+  %1 = conv2d %x, %w {pads=[1,0,1,1], strides=[2,2]} : f32[3,24,8,8] [k1 layout=nhwc]
+  %2 = clip %1 {max=6, min=0} : f32[3,24,8,8] [k1 layout=nhwc]
+  %w2 = const f32[8,24,1,1] @w2
+  %3 = conv2d %2, %w2 : f32[3,8,8,8] [k2]
+}`,
+	`graph stem5(%x: f32[1,5,10,9]) -> (%2) {
+  %w = const f32[16,5,5,5] @w
+  %1 = conv2d %x, %w {dilations=[2,1], pads=[2,2,2,2]} : f32[1,16,6,9] [k1 layout=nhwc]
+  %w2 = const f32[8,16,1,1] @w2
+  %2 = conv2d %1, %w2 : f32[1,8,6,9] [k2]
+}`,
 	`graph gapfc(%x: f32[2,48,3,3]) -> (%3) {
   %1 = global_avgpool %x : f32[2,48,1,1] [k1]
   %2 = reshape %1 {shape=[2,48]} : f32[2,48] [k1]
@@ -314,21 +339,30 @@ func TestGPUTensorCore(t *testing.T) {
 	dev := openGPU(t)
 	tiles := append([]costmodel.Tile{costmodel.DefaultTile}, costmodel.TensorCoreTiles...)
 	for ci := range scheduleCases {
-		for _, tile := range tiles {
-			for _, split := range []int{1, 2} {
-				g, inputs, want := scheduled(t, ci, tile, split)
-				got, err := compileAndRunAt(dev, g, 0, "fp16", t.TempDir(), inputs)
-				if err != nil {
-					t.Fatalf("%s with %v split %d: %v", g.Name, tile, split, err)
-				}
-				for k := range got {
-					if e := interp.RelL2(got[k], want[k]); !(e <= 1e-2) {
-						t.Errorf("%s with tile %v split_k %d: relative L2 error %.3g", g.Name, tile, split, e)
+		t.Run(caseName(ci), func(t *testing.T) {
+			for _, tile := range tiles {
+				for _, split := range []int{1, 2} {
+					g, inputs, want := scheduled(t, ci, tile, split)
+					got, err := compileAndRunAt(dev, g, 0, "fp16", t.TempDir(), inputs)
+					if err != nil {
+						t.Fatalf("%s with %v split %d: %v", g.Name, tile, split, err)
+					}
+					for k := range got {
+						if e := interp.RelL2(got[k], want[k]); !(e <= 1e-2) {
+							t.Errorf("%s with tile %v split_k %d: relative L2 error %.3g", g.Name, tile, split, e)
+						}
 					}
 				}
 			}
-		}
+		})
 	}
+}
+
+// caseName is scheduleCases[ci]'s graph name (a subtest's name, so that
+// -run can pick cases).
+func caseName(ci int) string {
+	name, _, _ := strings.Cut(strings.TrimPrefix(scheduleCases[ci], "graph "), "(")
+	return name
 }
 
 // TestGPUWgmma runs the schedule cases on the tensor-core tiles of one

@@ -124,6 +124,10 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 	switch {
 	case costmodel.IsGemmAnchor(a):
 		m, nn, kk, batch := costmodel.GemmShape(a)
+		pi, padded := costmodel.PaddedInputOf(a)
+		if padded {
+			kk = pi.K()
+		}
 		t := costmodel.TileFromInts(a.Sched.Tile)
 		split := max(a.Sched.SplitK, 1)
 		ck.Gemm = true
@@ -144,7 +148,7 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 			// last input with channels in eights.
 			if t.TensorCore() {
 				if turned {
-					ck.VectorStageA = in && a.Inputs[0].Type.Shape[1]%8 == 0 && len(k.Prologue) == 0
+					ck.VectorStageA = padded || in && a.Inputs[0].Type.Shape[1]%8 == 0 && len(k.Prologue) == 0
 					ck.VectorStageB = kk%8 == 0 // KxK weights in (r, q, c) order: codegen's OHWI copy
 				} else {
 					ck.VectorStageA = kk%8 == 0
@@ -191,14 +195,21 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 				ck.SliceTrips = 1 + float64(p.Inputs[0].Type.Elems()/p.Out.Type.Elems())/4
 			}
 		}
+		var out []costmodel.Kernel
+		if padded {
+			// The padded copy of the input (codegen's emitPadInput): a
+			// pass over both, in half.
+			out = append(out, costmodel.Kernel{Bytes: 2 * (a.Inputs[0].Type.Elems() + pi.Elems()),
+				Threads: costmodel.MapThreads, Blocks: costmodel.MapBlocks(int64(pi.N) * int64(pi.Hp) * int64(pi.Wp))})
+		}
+		out = append(out, ck)
 		if split > 1 {
 			partial := int64(m) * int64(nn) * int64(batch) * 4 * int64(split)
-			ck.Bytes += partial // the partial sums are written once
-			red := costmodel.Kernel{Bytes: partial + a.Out.Type.Bytes(), Threads: costmodel.MapThreads,
-				Blocks: costmodel.MapBlocks(a.Out.Type.Elems())}
-			return []costmodel.Kernel{ck, red}
+			out[len(out)-1].Bytes += partial // the partial sums are written once
+			out = append(out, costmodel.Kernel{Bytes: partial + a.Out.Type.Bytes(), Threads: costmodel.MapThreads,
+				Blocks: costmodel.MapBlocks(a.Out.Type.Elems())})
 		}
-		return []costmodel.Kernel{ck}
+		return out
 	case costmodel.IsDepthwise(a):
 		ck.Depthwise = true
 		ck.Blocks = costmodel.MapBlocks(k.Root().Out.Type.Elems())

@@ -15,14 +15,15 @@ func align(n int64) int64 { return (n + Alignment - 1) / Alignment * Alignment }
 // MemoryPlan places every value that lives in device memory in one arena.
 type MemoryPlan struct {
 	Offsets map[*ir.Value]int64
-	// Workspace holds the split-K partial sums of a kernel, by its anchor.
+	// Workspace holds a GEMM-core kernel's scratch memory (split-K partial
+	// sums, a padded input: costmodel.WorkspaceBytes), by its anchor.
 	Workspace map[*ir.Node]int64
 	Bytes     int64 // the arena's size
 	Unshared  int64 // what the arena would take with no reuse
 }
 
 // buffer is one allocation: a value (with the views that alias it) or a
-// split-K workspace, live from kernel first to kernel last.
+// kernel's workspace, live from kernel first to kernel last.
 type buffer struct {
 	size        int64
 	first, last int
@@ -37,7 +38,7 @@ type buffer struct {
 // buffer first, at the lowest offset free during its lifetime.
 //
 // Before: kernels and tiles chosen. After: c.Memory holds every kernel
-// output, graph input and split-K workspace.
+// output, graph input and GEMM-core workspace.
 func PlanMemory(g *ir.Graph, c *Context) error {
 	kernels := Kernels(g)
 	bufs := map[*ir.Value]*buffer{}
@@ -71,10 +72,10 @@ func PlanMemory(g *ir.Graph, c *Context) error {
 			use(in, i)
 		}
 		use(k.Root().Out, i)
-		if a := k.Anchor; costmodel.IsGemmAnchor(a) && a.Sched.SplitK > 1 {
-			m, n, _, batch := costmodel.GemmShape(a)
-			all = append(all, &buffer{size: align(int64(m) * int64(n) * int64(batch) * 4 * int64(a.Sched.SplitK)),
-				first: i, last: i, anchor: a})
+		if a := k.Anchor; costmodel.IsGemmAnchor(a) {
+			if size, _ := costmodel.WorkspaceBytes(a); size > 0 {
+				all = append(all, &buffer{size: align(size), first: i, last: i, anchor: a})
+			}
 		}
 	}
 	for _, v := range g.Outputs {
