@@ -112,7 +112,7 @@ func convProblem(c *nodeKernel) gemmProblem {
 	vecW := elemOf(wt) == types.Half && K%8 == 0
 	if vecW {
 		p.srcA8 = func(k *kernel, z, m value.Value, kk kIndex, ok value.Value) half8Src {
-			return half8Src{wt, k.add(k.mul(k.madd(z, g.Mg, m), ci(K)), kk.abs(k)), ok}
+			return half8Src{base: wt, idx: k.add(k.mul(k.madd(z, g.Mg, m), ci(K)), kk.abs(k)), ok: ok}
 		}
 	}
 	if g.OutNHWC && g.G == 1 {
@@ -164,10 +164,14 @@ func convProblem(c *nodeKernel) gemmProblem {
 				ih0 := k.sub(k.mul(k.div(rest, g.Wo), ci(g.SH)), ci(g.PT))
 				iw0 := k.sub(k.mul(k.rem(rest, g.Wo), ci(g.SW)), ci(g.PL))
 				at0 := k.mul(k.add(k.mul(k.add(k.mul(nb, ci(g.H)), ih0), ci(g.W)), iw0), ci(g.C))
+				// ok folded into the top row (far above the input where it
+				// fails): with whole slices it is the same in every slice,
+				// and each piece checks only its row and column.
+				ih0 = k.sel(ok, ih0, ci(-1<<24))
 				dh, dw := k.mul(r, ci(g.DH)), k.mul(q, ci(g.DW))
-				ok = k.and(ok, k.inRange(k.add(ih0, dh), g.H), k.inRange(k.add(iw0, dw), g.W))
+				ok = k.and(k.inRange(k.add(ih0, dh), g.H), k.inRange(k.add(iw0, dw), g.W))
 				idx := k.add(at0, k.add(k.mul(k.madd(dh, g.W, dw), ci(g.C)), ch))
-				return half8Src{x, idx, ok}
+				return half8Src{base: x, idx: idx, ok: ok}
 			}
 		}
 		return q

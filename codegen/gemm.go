@@ -49,9 +49,19 @@ type kIndex struct {
 func (i kIndex) abs(k *kernel) value.Value { return k.add(i.slice, i.off) }
 
 // half8Src is where eight consecutive halves lie: base[idx .. idx+7], or
-// zeros where ok is false.
+// zeros where ok is false. Unless inBounds says idx is a valid index
+// even there, the read goes to index 0 where ok is false.
 type half8Src struct {
 	base, idx, ok value.Value
+	inBounds      bool
+}
+
+// index is the index a read of s goes to.
+func (s half8Src) index(k *kernel) value.Value {
+	if s.inBounds {
+		return s.idx
+	}
+	return k.sel(s.ok, s.idx, ci(0))
 }
 
 // splitK is how a GEMM's K is divided: Ways slices of Slice each, the
@@ -143,9 +153,27 @@ func (b *gemmBlock) vectorized(o operand) bool {
 // thread has a piece this round; otherwise only where it holds is there
 // one, and src.ok is false elsewhere).
 func (b *gemmBlock) forVectors(k *kernel, o operand, k0 value.Value, f func(at value.Value, src half8Src, guard value.Value)) {
+	k0 = b.sliceAt(k, k0)
 	for e := 0; e < b.vectors(o); e += b.t.Threads() {
 		f(b.vector(k, o, k0, e))
 	}
+}
+
+// wholeSlices says K is a multiple of BK: every slice the K loop runs
+// lies inside K (so is every split's range), and a piece needs no check
+// of its k.
+func (b *gemmBlock) wholeSlices() bool { return b.p.K%b.t.BK == 0 }
+
+// sliceAt is where the slice at k0 is staged from. The pipelines stage
+// slices ahead of the K loop, up to past its end, and never multiply
+// those: with whole slices they re-stage the last one instead, so that
+// the pieces' addresses stay in bounds without a check of each k (once
+// per slice, the same for every thread).
+func (b *gemmBlock) sliceAt(k *kernel, k0 value.Value) value.Value {
+	if !b.wholeSlices() {
+		return k0
+	}
+	return k.min(k0, k.sub(b.kEnd, ci(b.t.BK)))
 }
 
 // vectors is how many 128-bit pieces o's slice has.
@@ -168,7 +196,10 @@ func (b *gemmBlock) vector(k *kernel, o operand, k0 value.Value, e int) (value.V
 		row, kk = k.madd(group, 8, k.rem(in, 8)), k.mul(k.div(in, 8), ci(8))
 	}
 	r, kg := k.add(o.origin, row), kIndex{k0, kk}
-	ok := k.and(k.lt(r, ci(o.limit)), k.lt(kg.abs(k), b.kEnd))
+	ok := k.lt(r, ci(o.limit))
+	if !b.wholeSlices() {
+		ok = k.and(ok, k.lt(kg.abs(k), b.kEnd))
+	}
 	if guard != nil {
 		ok = k.and(ok, guard)
 	}

@@ -103,7 +103,7 @@ func (k *kernel) storeHalf8(buf *llir.Global, idx, v value.Value) {
 func (k *kernel) cpAsync16(dst *llir.Global, at value.Value, src half8Src) {
 	gp := types.NewPointer(types.Half)
 	gp.AddrSpace = 1
-	from := k.b.NewAddrSpaceCast(k.at(src.base, k.sel(src.ok, src.idx, ci(0))), gp)
+	from := k.b.NewAddrSpaceCast(k.at(src.base, src.index(k)), gp)
 	sig := types.NewFunc(types.Void, types.I64, types.I64, i32)
 	asm := llir.NewInlineAsm(types.NewPointer(sig), "cp.async.cg.shared.global [$0], [$1], 16, $2;", "l,l,r,~{memory}")
 	asm.SideEffect = true
@@ -388,6 +388,7 @@ func (k *kernel) loadFloat4(cs value.Value, idx value.Value) []value.Value {
 // this thread copies, its index arithmetic included.
 func (b *gemmBlock) sliceCopies(k *kernel, ops [2]operand, k0, stage value.Value, aStage, bStage int) []func() {
 	var out []func()
+	k0 = b.sliceAt(k, k0)
 	for i, o := range ops {
 		for e := 0; e < b.vectors(o); e += b.t.Threads() {
 			out = append(out, func() {
