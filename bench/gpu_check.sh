@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from the repository root, after `make gpu-bin`
-# here and with carry: [".bin.tgz"] (the script unpacks it). Usage: bench/gpu_check.sh tests|schedules|models|bench|fp16|peers|survey|nas|all|multi
+# here and with carry: [".bin.tgz"] (the script unpacks it). Usage: bench/gpu_check.sh tests|ptests|schedules|models|bench|fp16|peers|survey|nas|all|multi
 # Logs go to $OUT; the last lines printed are a summary.
 set -u
 OUT=${OUT:-/tmp/cnnc-out}
@@ -17,6 +17,26 @@ tests() {
     (cd "$B" && timeout 300 ./$t.test -test.v -test.timeout 290s) > "$OUT/test_$t.log" 2>&1
     echo "$t: exit $? $(grep -cE '^(=== RUN|    --- PASS|--- PASS)' "$OUT/test_$t.log") lines; $(grep -E '^(--- FAIL|FAIL|ok|PASS|gpu conformance)' "$OUT/test_$t.log" | tail -3 | tr '\n' ' ')"
   done
+}
+
+# ptests: the same tests as tests, side by side (each process its own CUDA
+# context; timings are not their point), the e2e GPU tests in shards.
+ptests() {
+  local pids=()
+  for t in runtime_cuda runtime runtime_cudnn runtime_nvml cmd_cnnc; do
+    (cd "$B" && timeout 300 ./$t.test -test.v -test.timeout 290s > "$OUT/test_$t.log" 2>&1; echo "$t: exit $?" >> "$OUT/test_$t.log") &
+    pids+=($!)
+  done
+  local i=0
+  for run in 'TestGPUConformance' 'TestGPUSchedules' 'TestGPUWgmma|TestGPUTensorCore/(conv|grouped|fc|bmm)$' \
+    'TestGPUTensorCore/(dwpw|clchain|clblock|clvec)$' 'TestGPUTensorCore/(clepi|clpool|stem7)$' 'TestGPUTensorCore/(stem3|stem5|gapfc)$' \
+    '^TestGPU[^CSWT]|^Test[^G]'; do
+    (cd "$B" && timeout 400 ./e2e.test -test.v -test.run "$run" -test.timeout 390s > "$OUT/test_e2e_$i.log" 2>&1; echo "e2e shard $i ($run): exit $?" >> "$OUT/test_e2e_$i.log") &
+    pids+=($!)
+    i=$((i+1))
+  done
+  wait "${pids[@]}"
+  for f in "$OUT"/test_*.log; do tail -1 "$f"; grep -E '^(--- FAIL|FAIL)' "$f" | head -3; done
 }
 
 models() {

@@ -165,8 +165,7 @@ func convProblem(c *nodeKernel) gemmProblem {
 				iw0 := k.sub(k.mul(k.rem(rest, g.Wo), ci(g.SW)), ci(g.PL))
 				at0 := k.mul(k.add(k.mul(k.add(k.mul(nb, ci(g.H)), ih0), ci(g.W)), iw0), ci(g.C))
 				// ok folded into the top row (far above the input where it
-				// fails): with whole slices it is the same in every slice,
-				// and each piece checks only its row and column.
+				// fails): each piece checks only its row and column.
 				ih0 = k.sel(ok, ih0, ci(-1<<24))
 				dh, dw := k.mul(r, ci(g.DH)), k.mul(q, ci(g.DW))
 				ok = k.and(k.inRange(k.add(ih0, dh), g.H), k.inRange(k.add(iw0, dw), g.W))

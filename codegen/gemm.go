@@ -153,34 +153,40 @@ func (b *gemmBlock) vectorized(o operand) bool {
 // thread has a piece this round; otherwise only where it holds is there
 // one, and src.ok is false elsewhere).
 func (b *gemmBlock) forVectors(k *kernel, o operand, k0 value.Value, f func(at value.Value, src half8Src, guard value.Value)) {
-	k0 = b.sliceAt(k, k0)
+	sl := b.sliceAt(k, k0)
 	for e := 0; e < b.vectors(o); e += b.t.Threads() {
-		f(b.vector(k, o, k0, e))
+		f(b.vector(k, o, sl, e))
 	}
 }
 
-// wholeSlices says K is a multiple of BK: every slice the K loop runs
-// lies inside K (so is every split's range), and a piece needs no check
-// of its k.
+// wholeSlices says K is a multiple of BK: a slice lies inside K (so does
+// every split's range) or past it, and a piece needs no check of its own
+// k.
 func (b *gemmBlock) wholeSlices() bool { return b.p.K%b.t.BK == 0 }
 
-// sliceAt is where the slice at k0 is staged from. The pipelines stage
-// slices ahead of the K loop, up to past its end, and never multiply
-// those: with whole slices they re-stage the last one instead, so that
-// the pieces' addresses stay in bounds without a check of each k (once
-// per slice, the same for every thread).
-func (b *gemmBlock) sliceAt(k *kernel, k0 value.Value) value.Value {
+// slice is a K slice as the staging sees it: where its pieces are read
+// from, and (with whole slices) whether it lies inside K at all.
+type slice struct {
+	k0, live value.Value
+}
+
+// sliceAt is the slice at k0. The pipelines stage slices ahead of the K
+// loop, up to past its end, and never multiply those: with whole slices
+// such a slice is staged as zeros, its pieces' reads off (live, once per
+// slice for every thread) and their addresses those of the last slice, in
+// bounds.
+func (b *gemmBlock) sliceAt(k *kernel, k0 value.Value) slice {
 	if !b.wholeSlices() {
-		return k0
+		return slice{k0: k0}
 	}
-	return k.min(k0, k.sub(b.kEnd, ci(b.t.BK)))
+	return slice{k0: k.min(k0, k.sub(b.kEnd, ci(b.t.BK))), live: k.lt(k0, b.kEnd)}
 }
 
 // vectors is how many 128-bit pieces o's slice has.
 func (b *gemmBlock) vectors(o operand) int { return o.rows * b.t.BK / 8 }
 
 // vector is forVectors' round e (a multiple of the block's threads).
-func (b *gemmBlock) vector(k *kernel, o operand, k0 value.Value, e int) (value.Value, half8Src, value.Value) {
+func (b *gemmBlock) vector(k *kernel, o operand, sl slice, e int) (value.Value, half8Src, value.Value) {
 	t := b.t
 	lin := k.add(k.tid(), ci(e))
 	var guard value.Value
@@ -195,9 +201,11 @@ func (b *gemmBlock) vector(k *kernel, o operand, k0 value.Value, e int) (value.V
 		group, in := k.div(lin, 8*(t.BK/8)), k.rem(lin, 8*(t.BK/8))
 		row, kk = k.madd(group, 8, k.rem(in, 8)), k.mul(k.div(in, 8), ci(8))
 	}
-	r, kg := k.add(o.origin, row), kIndex{k0, kk}
+	r, kg := k.add(o.origin, row), kIndex{sl.k0, kk}
 	ok := k.lt(r, ci(o.limit))
-	if !b.wholeSlices() {
+	if sl.live != nil {
+		ok = k.and(ok, sl.live)
+	} else {
 		ok = k.and(ok, k.lt(kg.abs(k), b.kEnd))
 	}
 	if guard != nil {

@@ -388,12 +388,12 @@ func (k *kernel) loadFloat4(cs value.Value, idx value.Value) []value.Value {
 // this thread copies, its index arithmetic included.
 func (b *gemmBlock) sliceCopies(k *kernel, ops [2]operand, k0, stage value.Value, aStage, bStage int) []func() {
 	var out []func()
-	k0 = b.sliceAt(k, k0)
+	sl := b.sliceAt(k, k0)
 	for i, o := range ops {
 		for e := 0; e < b.vectors(o); e += b.t.Threads() {
 			out = append(out, func() {
 				base := k.mul(stage, ci([]int{aStage, bStage}[i]))
-				at, src, guard := b.vector(k, o, k0, e)
+				at, src, guard := b.vector(k, o, sl, e)
 				if guard != nil {
 					k.ifThen(guard, func() { k.cpAsync16(o.buf, k.add(base, at), src) })
 					return
