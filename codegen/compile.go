@@ -541,6 +541,10 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 	wsParam := func(c *nodeKernel) value.Value { return c.k.params[len(c.k.params)-1] }
 	paddedIn := func(c *nodeKernel) value.Value { return c.k.at(wsParam(c), ci(int(paddedAt/l.esize))) }
 	var launches []string
+	if padded && len(kern.Prologue) > 0 {
+		// (Fusion gives prologues to 1x1 convolutions and Gemm only.)
+		return fmt.Errorf("a prologue before a padded-input convolution (%s) is not supported", a.Describe())
+	}
 	if padded {
 		launches = append(launches, "pad")
 		err := l.emitKernel(kern, "", costmodel.MapThreads, ws, func(c *nodeKernel) (launchShape, error) {

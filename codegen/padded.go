@@ -83,8 +83,9 @@ func paddedProblem(c *nodeKernel, q gemmProblem, pi costmodel.PaddedInput, p val
 		return k.loadGuarded(w, k.madd(oc, K, kk), ok, 0)
 	}
 	q.srcA8 = func(k *kernel, _, pix value.Value, kk kIndex, ok value.Value) half8Src {
-		// Rows past M read the last pixel's window (and stage zeros):
-		// every address lies in P, with no select per piece.
+		// Rows past M read the last pixel's window (and stage zeros);
+		// with K a multiple of BK every staged k is inside K too (see
+		// sliceAt), so every address lies in P, with no select per piece.
 		pix = k.min(pix, ci(q.M-1))
 		var r, j value.Value
 		switch {
@@ -95,7 +96,7 @@ func paddedProblem(c *nodeKernel, q gemmProblem, pi costmodel.PaddedInput, p val
 		default:
 			r, j = k.div(kk.abs(k), pi.Run), k.rem(kk.abs(k), pi.Run)
 		}
-		return half8Src{base: p, idx: k.add(row0(k, pix), k.add(rowOf(k, r), j)), ok: ok, inBounds: true}
+		return half8Src{base: p, idx: k.add(row0(k, pix), k.add(rowOf(k, r), j)), ok: ok, inBounds: K%bk == 0}
 	}
 	q.srcB8 = func(k *kernel, _ value.Value, kk kIndex, oc, ok value.Value) half8Src {
 		return half8Src{base: w, idx: k.madd(oc, K, kk.abs(k)), ok: ok}

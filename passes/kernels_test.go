@@ -76,3 +76,47 @@ func TestScheduleValid(t *testing.T) {
 		}
 	}
 }
+
+// TestPaddedStemPlan: a stem on a tensor-core tile is three launches
+// (padding, GEMM, split-K reduction) in the order codegen emits them, its
+// GEMM's K is the padded one, and plan-memory gives it a workspace for the
+// partial sums and the padded input that overlaps no value live while it
+// runs.
+func TestPaddedStemPlan(t *testing.T) {
+	g, err := ir.Parse(`graph stem(%x: f32[2,3,23,21]) -> (%3) {
+  %w = const f32[16,3,7,7] @w
+  %1 = conv2d %x, %w {pads=[3,3,3,3], strides=[2,2]} : f32[2,16,12,11] [k1 layout=nhwc]
+  %2 = relu %1 : f32[2,16,12,11] [k1 layout=nhwc]
+  %w2 = const f32[8,16,1,1] @w2
+  %3 = conv2d %2, %w2 : f32[2,8,12,11] [k2]
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := g.Nodes[1]
+	conv.Sched.Tile, conv.Sched.SplitK = costmodel.TensorCoreTiles[4].Ints(), 2
+	ks := Kernels(g)
+	ls := ks[0].Launches()
+	pi, ok := costmodel.PaddedInputOf(conv)
+	if !ok || len(ls) != 3 || ls[0].Gemm || !ls[1].Gemm || ls[2].Gemm || ls[0].Bytes != 2*(2*3*23*21+pi.Elems()) {
+		t.Fatalf("stem launches %+v, want padding, GEMM, reduction", ls)
+	}
+	if want := costmodel.KSlice(pi.K(), 2, 32) / 32; ls[1].KSlices != want {
+		t.Errorf("GEMM takes %d K slices, want %d (K %d)", ls[1].KSlices, want, pi.K())
+	}
+	c := &Context{Precision: "fp16"}
+	if err := PlanMemory(g, c); err != nil {
+		t.Fatal(err)
+	}
+	size, paddedAt := costmodel.WorkspaceBytes(conv)
+	off, ok := c.Memory.Workspace[conv]
+	if !ok || paddedAt == 0 || paddedAt >= size || off+size > c.Memory.Bytes {
+		t.Fatalf("workspace at %d (%v), %d bytes with the padded input at %d, arena %d", off, ok, size, paddedAt, c.Memory.Bytes)
+	}
+	for _, v := range []*ir.Value{g.Inputs[0], conv.Out, g.Nodes[2].Out} {
+		o, has := c.Memory.Offsets[v]
+		if has && o < off+size && off < o+v.Type.Bytes() {
+			t.Errorf("%s at %d overlaps the workspace [%d, %d)", v, o, off, off+size)
+		}
+	}
+}

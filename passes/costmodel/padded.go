@@ -13,7 +13,9 @@ import "cnnc/ir"
 // then one aligned load from the buffer, with no bounds to check, where
 // the input as it is would give 16-byte pieces of no alignment at all
 // (C = 3). The price is the zero weights: K = 7 x 32 = 224 instead of
-// 147 for ResNet's stem.
+// 147 for ResNet's stem. They multiply real pixels (the next window's
+// columns), so an infinite input value also makes NaN in outputs whose
+// window does not hold it.
 type PaddedInput struct {
 	N, C, Cp     int // batch, channels and padded channels
 	Hp, Wp       int // the padded buffer's rows and columns
