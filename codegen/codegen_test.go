@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llir/llvm/ir/value"
+
 	"cnnc/artifact"
 	"cnnc/frontend/onnx"
 	"cnnc/frontend/onnx/onnxbuild"
@@ -670,6 +672,55 @@ func TestPaddedInput(t *testing.T) {
 						t.Fatalf("split %d: padded weight [%d][%d][%d] = %v, want %v", split, oc, r, j, got, want)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestPieceBanks: the 128-bit pieces of a K slice cover every (row, k
+// piece) once, and each eight in a row (one phase of a warp's 128-bit
+// shared stores) land in eight distinct 16-byte bank groups, in the
+// mma.sync core's padded rows and in the wgmma core's core matrices, for
+// every tensor-core tile.
+func TestPieceBanks(t *testing.T) {
+	k := newModule().makeKernel("banks", 1, 32)
+	at := func(v value.Value) int {
+		c, ok := constInt(v)
+		if !ok {
+			t.Fatalf("%v does not fold to a constant", v)
+		}
+		return int(c)
+	}
+	for _, tile := range costmodel.TensorCoreTiles {
+		b := &gemmBlock{t: tile}
+		for _, rows := range []int{tile.BM, tile.BN} {
+			n := rows * tile.BK / 8
+			seen := map[[2]int]bool{}
+			layouts := map[string]func(row, kk int) int{
+				"padded rows": func(row, kk int) int { return 2 * (row*(tile.BK+8) + kk) },
+				"core matrices": func(row, kk int) int {
+					return 2 * at(coreMatrixAt(k, tile.BK, ci(row), ci(kk)))
+				},
+			}
+			for name, byteAt := range layouts {
+				for phase := 0; phase < n; phase += 8 {
+					banks := map[int]bool{}
+					for lin := phase; lin < phase+8; lin++ {
+						r, kk := b.pieceAt(k, ci(lin))
+						row, kOff := at(r), at(kk)
+						if row >= rows || kOff >= tile.BK || kOff%8 != 0 {
+							t.Fatalf("tile %v: piece %d at row %d, k %d", tile, lin, row, kOff)
+						}
+						seen[[2]int{row, kOff}] = true
+						banks[byteAt(row, kOff)/16%8] = true
+					}
+					if len(banks) != 8 {
+						t.Errorf("tile %v, %s: pieces %d-%d share banks (%d distinct 16-byte groups)", tile, name, phase, phase+7, len(banks))
+					}
+				}
+			}
+			if len(seen) != n {
+				t.Errorf("tile %v: %d of %d pieces of a %d-row slice covered", tile, len(seen), n, rows)
 			}
 		}
 	}

@@ -81,7 +81,6 @@ type gemmBlock struct {
 	m0, n0, z    value.Value
 	kStart, kEnd value.Value
 	halfShared   bool // the slices are staged as half (the tensor-core core)
-	coreMatrices bool // in the core-matrix layout (the wgmma core)
 }
 
 func newGemmBlock(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) *gemmBlock {
@@ -182,6 +181,23 @@ func (b *gemmBlock) sliceAt(k *kernel, k0 value.Value) slice {
 	return slice{k0: k.min(k0, k.sub(b.kEnd, ci(b.t.BK))), live: k.lt(k0, b.kEnd)}
 }
 
+// pieceAt is the row and k offset of 128-bit piece lin of a slice: eight
+// consecutive pieces are one 16-byte k piece of eight consecutive rows,
+// the next eight the next k piece, and so on through the slice's BK/8
+// pieces, then the next eight rows. A warp's 128-bit copies go to shared
+// memory eight at a time, and eight rows of one k piece fall in distinct
+// banks in every layout the cores use: rows padded to BK+8 halves (an
+// odd number of 16-byte units, the mma.sync core) and core matrices (512
+// contiguous bytes, the wgmma core). Eight pieces along one row would
+// collide where BK is 32, the row of 80 bytes wrapping onto the banks of
+// the row before. A warp still reads 64 contiguous bytes of every row it
+// touches in global memory.
+func (b *gemmBlock) pieceAt(k *kernel, lin value.Value) (row, kk value.Value) {
+	per := b.t.BK / 8
+	group, in := k.div(lin, 8*per), k.rem(lin, 8*per)
+	return k.madd(group, 8, k.rem(in, 8)), k.mul(k.div(in, 8), ci(8))
+}
+
 // vectors is how many 128-bit pieces o's slice has.
 func (b *gemmBlock) vectors(o operand) int { return o.rows * b.t.BK / 8 }
 
@@ -193,14 +209,7 @@ func (b *gemmBlock) vector(k *kernel, o operand, sl slice, e int) (value.Value, 
 	if e+t.Threads() > b.vectors(o) {
 		guard = k.lt(lin, ci(b.vectors(o)))
 	}
-	row, kk := k.div(lin, t.BK/8), k.mul(k.rem(lin, t.BK/8), ci(8))
-	if b.coreMatrices {
-		// Eight consecutive threads fill one core matrix (8 rows of one
-		// 16-byte k piece), the next eight the next k piece: a warp's
-		// copies land in 512 contiguous bytes, free of bank conflicts.
-		group, in := k.div(lin, 8*(t.BK/8)), k.rem(lin, 8*(t.BK/8))
-		row, kk = k.madd(group, 8, k.rem(in, 8)), k.mul(k.div(in, 8), ci(8))
-	}
+	row, kk := b.pieceAt(k, lin)
 	r, kg := k.add(o.origin, row), kIndex{sl.k0, kk}
 	ok := k.lt(r, ci(o.limit))
 	if sl.live != nil {

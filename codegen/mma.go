@@ -238,7 +238,6 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	if hopper {
 		at = func(x, kk value.Value) value.Value { return coreMatrixAt(k, t.BK, x, kk) }
 		aStage, bStage = t.BM*t.BK, t.BN*t.BK
-		blk.coreMatrices = true
 	}
 	bOff := stages * aStage
 	cld := t.BN + 8
