@@ -664,7 +664,7 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 			launch.Layers = append(launch.Layers, n.Origin)
 		}
 	}
-	if l.profile.SMs > 0 {
+	if l.profile.SMs > 0 && !costmodel.IsGemmAnchor(a) {
 		// (emitGemmKernel sets each of its launches' own.)
 		launch.PredictedNs = kern.PredictLaunches(l.profile)[0]
 	}

@@ -75,11 +75,7 @@ func (k *kernel) load8(base, idx value.Value) []value.Value {
 func (k *kernel) store8(base, idx value.Value, vals []value.Value) {
 	var v value.Value = constant.NewUndef(word4)
 	for w := 0; w < 4; w++ {
-		bits := func(x value.Value) value.Value {
-			return k.b.NewZExt(k.b.NewBitCast(k.b.NewFPTrunc(x, types.Half), types.I16), i32)
-		}
-		word := k.b.NewOr(bits(vals[2*w]), k.b.NewShl(bits(vals[2*w+1]), ci(16)))
-		v = k.b.NewInsertElement(v, word, ci(w))
+		v = k.b.NewInsertElement(v, k.packHalves(vals[2*w], vals[2*w+1]), ci(w))
 	}
 	st := k.b.NewStore(v, k.b.NewBitCast(k.at(base, idx), types.NewPointer(word4)))
 	st.Align = 16
