@@ -218,6 +218,16 @@ func (k *kernel) rem(a value.Value, d int) value.Value {
 	return k.b.NewURem(a, ci(d))
 }
 
+// xor is a ^ b.
+func (k *kernel) xor(a, b value.Value) value.Value {
+	x, okx := constInt(a)
+	y, oky := constInt(b)
+	if okx && oky {
+		return ci(int(x ^ y))
+	}
+	return k.b.NewXor(a, b)
+}
+
 // madd is a*m + b with an int multiplier.
 func (k *kernel) madd(a value.Value, m int, b value.Value) value.Value {
 	return k.add(k.mul(a, ci(m)), b)

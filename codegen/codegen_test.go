@@ -594,8 +594,14 @@ func TestWgmmaKernels(t *testing.T) {
 					strings.Contains(body, "mma.sync.aligned.m16n8k16"), strings.Contains(body, "ldmatrix"))
 			}
 			if hopper && (!strings.Contains(ptx, ".version 8.0\n") || !strings.Contains(ptx, ".target sm_90a\n") ||
-				!strings.Contains(body, "fence.proxy.async.shared::cta") || !strings.Contains(body, "wgmma.wait_group.sync.aligned 0")) {
-				t.Errorf("tile %v: no PTX 8.0 sm_90a header, async-proxy fence or wgmma wait", tile)
+				!strings.Contains(body, "fence.proxy.async.shared::cta") || !strings.Contains(body, "wgmma.wait_group.sync.aligned 0") ||
+				!strings.Contains(body, "wgmma.wait_group.sync.aligned 1")) {
+				t.Errorf("tile %v: no PTX 8.0 sm_90a header, async-proxy fence or wgmma waits (one group in flight, then none)", tile)
+			}
+			// The 128-byte swizzle: descriptors of layout 1, stride 1024
+			// bytes, on stages aligned to the swizzle's 1024-byte atoms.
+			if hopper && (!strings.Contains(body, fmt.Sprint(uint64(1<<62|64<<32|1<<16))) || !strings.Contains(ptx, ".align 1024")) {
+				t.Errorf("tile %v: no 128-byte swizzle descriptor or 1024-byte aligned stages", tile)
 			}
 			if strings.Contains(body, ".local") {
 				t.Errorf("tile %v %s: spills", tile, target)
@@ -678,10 +684,11 @@ func TestPaddedInput(t *testing.T) {
 }
 
 // TestPieceBanks: the 128-bit pieces of a K slice cover every (row, k
-// piece) once, and each eight in a row (one phase of a warp's 128-bit
-// shared stores) land in eight distinct 16-byte bank groups, in the
-// mma.sync core's padded rows and in the wgmma core's core matrices, for
-// every tensor-core tile.
+// piece) once for every tensor-core tile; on warpgroup tiles the wgmma
+// core's slot of each is the 128-byte swizzle of its unswizzled address
+// (cute's Swizzle<3,4,3>, what the hardware reads through a descriptor
+// of that layout), and each eight in a row (one phase of a warp's
+// 128-bit shared stores) land in eight distinct 16-byte bank groups.
 func TestPieceBanks(t *testing.T) {
 	k := newModule().makeKernel("banks", 1, 32)
 	at := func(v value.Value) int {
@@ -691,37 +698,44 @@ func TestPieceBanks(t *testing.T) {
 		}
 		return int(c)
 	}
+	swizzle := func(a int) int { return a ^ (a&0x380)>>3 }
+	warpgroup := 0
 	for _, tile := range costmodel.TensorCoreTiles {
 		b := &gemmBlock{t: tile}
+		if tile.WarpgroupTile() {
+			warpgroup++
+		}
 		for _, rows := range []int{tile.BM, tile.BN} {
 			n := rows * tile.BK / 8
 			seen := map[[2]int]bool{}
-			layouts := map[string]func(row, kk int) int{
-				"padded rows": func(row, kk int) int { return 2 * (row*(tile.BK+8) + kk) },
-				"core matrices": func(row, kk int) int {
-					return 2 * at(coreMatrixAt(k, tile.BK, ci(row), ci(kk)))
-				},
-			}
-			for name, byteAt := range layouts {
-				for phase := 0; phase < n; phase += 8 {
-					banks := map[int]bool{}
-					for lin := phase; lin < phase+8; lin++ {
-						r, kk := b.pieceAt(k, ci(lin))
-						row, kOff := at(r), at(kk)
-						if row >= rows || kOff >= tile.BK || kOff%8 != 0 {
-							t.Fatalf("tile %v: piece %d at row %d, k %d", tile, lin, row, kOff)
-						}
-						seen[[2]int{row, kOff}] = true
-						banks[byteAt(row, kOff)/16%8] = true
+			for phase := 0; phase < n; phase += 8 {
+				banks := map[int]bool{}
+				for lin := phase; lin < phase+8; lin++ {
+					r, kk := b.pieceAt(k, ci(lin))
+					row, kOff := at(r), at(kk)
+					if row >= rows || kOff >= tile.BK || kOff%8 != 0 {
+						t.Fatalf("tile %v: piece %d at row %d, k %d", tile, lin, row, kOff)
 					}
-					if len(banks) != 8 {
-						t.Errorf("tile %v, %s: pieces %d-%d share banks (%d distinct 16-byte groups)", tile, name, phase, phase+7, len(banks))
+					seen[[2]int{row, kOff}] = true
+					if !tile.WarpgroupTile() {
+						continue
 					}
+					byteAt := 2 * at(swizzledAt(k, ci(row), ci(kOff)))
+					if want := swizzle(row*128 + 2*kOff); byteAt != want {
+						t.Fatalf("row %d, k %d: swizzled to byte %d, want %d", row, kOff, byteAt, want)
+					}
+					banks[byteAt/16%8] = true
+				}
+				if tile.WarpgroupTile() && len(banks) != 8 {
+					t.Errorf("tile %v: pieces %d-%d share banks (%d distinct 16-byte groups)", tile, phase, phase+7, len(banks))
 				}
 			}
 			if len(seen) != n {
 				t.Errorf("tile %v: %d of %d pieces of a %d-row slice covered", tile, len(seen), n, rows)
 			}
 		}
+	}
+	if warpgroup == 0 {
+		t.Error("no warpgroup tile among the tensor-core tiles")
 	}
 }

@@ -181,21 +181,16 @@ func (b *gemmBlock) sliceAt(k *kernel, k0 value.Value) slice {
 	return slice{k0: k.min(k0, k.sub(b.kEnd, ci(b.t.BK))), live: k.lt(k0, b.kEnd)}
 }
 
-// pieceAt is the row and k offset of 128-bit piece lin of a slice: eight
-// consecutive pieces are one 16-byte k piece of eight consecutive rows,
-// the next eight the next k piece, and so on through the slice's BK/8
-// pieces, then the next eight rows. A warp's 128-bit copies go to shared
-// memory eight at a time, and eight rows of one k piece fall in distinct
-// banks in every layout the cores use: rows padded to BK+8 halves (an
-// odd number of 16-byte units, the mma.sync core) and core matrices (512
-// contiguous bytes, the wgmma core). Eight pieces along one row would
-// collide where BK is 32, the row of 80 bytes wrapping onto the banks of
-// the row before. A warp still reads 64 contiguous bytes of every row it
-// touches in global memory.
+// pieceAt is the row and k offset of 128-bit piece lin of a slice, row
+// after row: the BK/8 pieces of a row go to consecutive threads, so a
+// warp reads whole rows of its operand in global memory. In the wgmma
+// core's swizzled rows every eight consecutive pieces land in distinct
+// banks; in the mma.sync core's rows of BK+8 halves, BK 32 tiles' stores
+// collide 2-way, which measured faster than eight rows of one k piece at
+// a time (bench/RESULTS.md, sixth session).
 func (b *gemmBlock) pieceAt(k *kernel, lin value.Value) (row, kk value.Value) {
 	per := b.t.BK / 8
-	group, in := k.div(lin, 8*per), k.rem(lin, 8*per)
-	return k.madd(group, 8, k.rem(in, 8)), k.mul(k.div(in, 8), ci(8))
+	return k.div(lin, per), k.mul(k.rem(lin, per), ci(8))
 }
 
 // vectors is how many 128-bit pieces o's slice has.

@@ -156,23 +156,25 @@ func (k *kernel) mma16816(a [4]value.Value, b [2]value.Value, c [4]value.Value) 
 // staticSharedLimit is the most static shared memory a kernel may have.
 const staticSharedLimit = 48 << 10
 
-// sharedHalf declares a half array of n elements in shared memory: a
-// static one up to 48 KiB; above, the kernel's dynamic shared memory, an
-// extern array the launch must size to dynamicBytes.
-func (k *kernel) sharedHalf(what string, n int) (g *llir.Global, dynamicBytes int) {
+// sharedHalf declares a half array of n elements in shared memory,
+// aligned to align bytes: a static one up to 48 KiB; above, the kernel's
+// dynamic shared memory, an extern array the launch must size to
+// dynamicBytes.
+func (k *kernel) sharedHalf(what string, n, align int) (g *llir.Global, dynamicBytes int) {
 	if 2*n <= staticSharedLimit {
 		g = k.sharedBuffer(what, n)
 		g.ContentType = types.NewArray(uint64(n), types.Half)
 		g.Init = constant.NewUndef(g.ContentType)
 		g.Typ = types.NewPointer(g.ContentType)
 		g.Typ.AddrSpace = 3
+		g.Align = llir.Align(align)
 		return g, 0
 	}
 	g = k.mod.m.NewGlobal(k.name+"_"+what, types.NewArray(0, types.Half))
 	g.Linkage = enum.LinkageExternal
 	g.AddrSpace = 3
 	g.Typ.AddrSpace = 3
-	g.Align = 16
+	g.Align = llir.Align(align)
 	return g, 2 * n
 }
 
@@ -229,15 +231,17 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	}
 	aStage, bStage := t.BM*ld, t.BN*ld
 	// On Hopper a tile of one warpgroup per 64 rows runs on wgmma, its
-	// stages in the core-matrix layout (see wgmma.go).
+	// stages in 128-byte swizzled rows (see wgmma.go).
 	hopper := k.mod.hopper && pipelined && t.WarpgroupTile()
+	align := 16
 	if hopper {
-		at = func(x, kk value.Value) value.Value { return coreMatrixAt(k, t.BK, x, kk) }
+		at = func(x, kk value.Value) value.Value { return swizzledAt(k, x, kk) }
 		aStage, bStage = t.BM*t.BK, t.BN*t.BK
+		stages, align = t.WgmmaStages(), 1024
 	}
 	bOff := stages * aStage
 	cld := t.BN + 8
-	ab, dynamicBytes := k.sharedHalf("AB", max(stages*(aStage+bStage), 2*warpM*cld))
+	ab, dynamicBytes := k.sharedHalf("AB", max(stages*(aStage+bStage), 2*warpM*cld), align)
 	// fragments reads the warp's A and B fragments of the k16 step at ks
 	// of the slice staged at aBase and bBase (As[mm][kk], Bs[nn][kk]: k
 	// contiguous): one ldmatrix.x4 per 16x16 A fragment (matrices: rows

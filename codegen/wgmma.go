@@ -16,25 +16,26 @@ import (
 // and B straight from shared memory through matrix descriptors: no
 // fragment loads, so the tensor cores no longer wait on the warps'
 // ldmatrix and the shared-memory pipe. A tile takes this core when its
-// warp grid is one warpgroup per 64 rows (TM 64, TN = BN/4) and both
-// operands stage with cp.async.
+// warp grid is one warpgroup per 64 rows (TM 64, TN = BN/4), its K
+// slices are 64 halves deep, and both operands stage with cp.async.
 //
-// Shared memory holds the operands in the canonical K-major layout
-// without swizzle: 8x8 "core matrices" of 128 contiguous bytes (8 rows of
-// 8 halves), the BK/8 core matrices of one 8-row group next to each other,
-// the groups after one another. A descriptor then has a leading byte
-// offset (between core matrices adjacent in K) of 128 and a stride byte
-// offset (between 8-row groups) of BK/8*128.
+// Shared memory holds the operands K-major in the 128-byte swizzle: a
+// row of a slice is 128 bytes (64 halves), 16-byte piece c of row r sits
+// at piece c ^ (r mod 8) of it, and the 8-row groups (1024-byte atoms,
+// aligned to 1024 bytes) follow one another. A descriptor's stride byte
+// offset is then 1024 bytes, its leading byte offset unused, and the k16
+// steps of a slice start 32 bytes apart: the hardware applies the
+// swizzle to the address bits, as the copies did. The eight pieces of a
+// row, which eight consecutive threads copy, land in distinct banks.
 //
 // The accumulators of warp w of a warpgroup are laid out as mma.sync's
 // m16n8 C fragments of rows 16w .. 16w+15, n-tile after n-tile: register
 // 4j+2h+e holds row 16w+8h+g, column 8j+2t+e (lane 4g+t).
 
-// coreMatrixAt is the half index of element (row, kk) of one stage in the
-// core-matrix layout (kk a multiple of 8: a 16-byte row of a core matrix).
-func coreMatrixAt(k *kernel, bk int, row, kk value.Value) value.Value {
-	group := k.madd(k.div(row, 8), bk/8, k.div(kk, 8))
-	return k.add(k.mul(group, ci(64)), k.mul(k.rem(row, 8), ci(8)))
+// swizzledAt is the half index of element (row, kk) of one stage in the
+// 128-byte swizzle (kk a multiple of 8: a 16-byte piece).
+func swizzledAt(k *kernel, row, kk value.Value) value.Value {
+	return k.madd(row, 64, k.mul(k.xor(k.div(kk, 8), k.rem(row, 8)), ci(8)))
 }
 
 // asm emits side-effecting inline PTX without operands.
@@ -51,12 +52,13 @@ func (k *kernel) sharedAddr(buf *llir.Global, idx value.Value) value.Value {
 }
 
 // wgmmaDesc is the matrix descriptor of the 8-row groups from half index
-// at of buf in the core-matrix layout with bk halves of K per stage.
-func (k *kernel) wgmmaDesc(buf *llir.Global, at value.Value, bk int) value.Value {
+// at of buf in the 128-byte swizzle: start address and stride byte offset
+// (1024) in 16-byte units, leading byte offset 1 (unused), layout 1 in
+// bits 62-63.
+func (k *kernel) wgmmaDesc(buf *llir.Global, at value.Value) value.Value {
 	addr := k.b.NewLShr(k.sharedAddr(buf, at), constant64(4))
-	lbo, sbo := int64(128>>4), int64(bk/8*128>>4)
 	d := k.b.NewAnd(addr, constant64(0x3FFF))
-	return k.b.NewOr(d, constant64(lbo<<16|sbo<<32))
+	return k.b.NewOr(d, constant64(1<<16|(1024>>4)<<32|1<<62))
 }
 
 // wgmma issues D += A B for one k16 step of a warpgroup's 64 x n tile;
@@ -92,9 +94,10 @@ func (k *kernel) wgmma(n int, descA, descB value.Value, acc []value.Value) []val
 	return out
 }
 
-// wgmmaWait waits for the warpgroup's wgmma groups and hands the
-// accumulators on through the wait, so that nothing reads them before it.
-func (k *kernel) wgmmaWait(acc []value.Value) []value.Value {
+// wgmmaWait waits until at most pending of the warpgroup's wgmma groups
+// are in flight and hands the accumulators on through the wait, so that
+// nothing reads them before it.
+func (k *kernel) wgmmaWait(acc []value.Value, pending int) []value.Value {
 	cons := make([]string, 0, 2*len(acc))
 	fields := make([]types.Type, len(acc))
 	for i := range acc {
@@ -107,7 +110,7 @@ func (k *kernel) wgmmaWait(acc []value.Value) []value.Value {
 		params[i] = f32
 	}
 	a := llir.NewInlineAsm(types.NewPointer(types.NewFunc(types.NewStruct(fields...), params...)),
-		"wgmma.wait_group.sync.aligned 0;", strings.Join(cons, ",")+",~{memory}")
+		fmt.Sprintf("wgmma.wait_group.sync.aligned %d;", pending), strings.Join(cons, ",")+",~{memory}")
 	a.SideEffect = true
 	r := k.b.NewCall(a, acc...)
 	out := make([]value.Value, len(acc))
@@ -117,19 +120,20 @@ func (k *kernel) wgmmaWait(acc []value.Value) []value.Value {
 	return out
 }
 
-// tcWgmma runs the K loop of the wgmma core: the cp.async pipeline of
-// tcPipelined (stages in the core-matrix layout), each slice multiplied by
-// BK/16 asynchronous wgmma while the next slices' copies are issued.
+// tcWgmma runs the K loop of the wgmma core over a ring of S stages,
+// one slice's wgmma in flight while the next slice's are issued:
 //
-//	issue slices 0 .. S-2
+//	issue slices 0 .. S-3
 //	for each slice i:
 //	    wait for slice i's copies; make them visible to the async proxy
-//	    wait for slice i-1's wgmma; barrier
+//	    barrier: slice i is staged, and every warpgroup's wgmma of
+//	             slice i-2 are done (each waited for them in step i-1)
 //	    fence; wgmma per k16 step of slice i; commit
-//	    issue slice i+S-1 into the stage slice i-1 used
+//	    issue slice i+S-2 into the stage slice i-2 used
+//	    wait until slice i-1's wgmma are done
 //
-// so a slice's wgmma runs while the next slice's copies are issued and
-// waited for.
+// so the tensor cores have slice i-1's work while the warps wait at the
+// barrier and issue slice i's.
 func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage int, ab *llir.Global, acc []value.Value) []value.Value {
 	t := blk.t
 	bOff := stages * aStage
@@ -137,34 +141,35 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage i
 	copies := func(k0, stage value.Value) {
 		k.issueCopies(blk.sliceCopies(k, ops, k0, stage, aStage, bStage))
 	}
-	for s := 0; s < stages-1; s++ {
+	for s := 0; s < stages-2; s++ {
 		copies(k.add(blk.kStart, ci(s*t.BK)), ci(s))
 	}
 	next := func(s value.Value) value.Value { return nextStage(k, s, stages) }
-	// This warpgroup's 64 rows of A: 8 row groups of BK/8 core matrices.
+	// This warpgroup's 64 rows of A: eight 1024-byte atoms.
 	aRows := k.mul(wg, ci(64*t.BK))
-	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-1))
+	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-2))
 	carried = k.loop(blk.kStart, blk.kEnd, t.BK, carried, func(k0 value.Value, c []value.Value) []value.Value {
 		read, fill := c[len(acc)], c[len(acc)+1]
-		k.cpAsyncWait(stages - 2)
+		out := c[:len(acc)]
+		k.cpAsyncWait(stages - 3)
 		k.asm("fence.proxy.async.shared::cta;")
-		out := k.wgmmaWait(c[:len(acc)])
 		k.barrier()
 		k.asm("wgmma.fence.sync.aligned;")
 		aBase := k.add(k.mul(read, ci(aStage)), aRows)
 		bBase := k.add(ci(bOff), k.mul(read, ci(bStage)))
 		for ks := 0; ks < t.BK; ks += 16 {
-			// k16 step ks: the core matrices of k ks/8 and ks/8+1.
-			da := k.wgmmaDesc(ab, k.add(aBase, ci(ks/8*64)), t.BK)
-			db := k.wgmmaDesc(ab, k.add(bBase, ci(ks/8*64)), t.BK)
+			// k16 step ks: 32 bytes further along the rows.
+			da := k.wgmmaDesc(ab, k.add(aBase, ci(ks)))
+			db := k.wgmmaDesc(ab, k.add(bBase, ci(ks)))
 			out = k.wgmma(t.BN, da, db, out)
 		}
 		k.asm("wgmma.commit_group.sync.aligned;")
-		copies(k.add(k0, ci((stages-1)*t.BK)), fill)
+		copies(k.add(k0, ci((stages-2)*t.BK)), fill)
+		out = k.wgmmaWait(out, 1)
 		return append(out, next(read), next(fill))
 	})
 	k.cpAsyncWait(0)
-	return k.wgmmaWait(carried[:len(acc)])
+	return k.wgmmaWait(carried[:len(acc)], 0)
 }
 
 // constant64 is an i64 constant.

@@ -59,10 +59,33 @@ func (t Tile) PipelinedShared() int {
 const MaxPipelineShared = 96 << 10
 
 // WarpgroupTile says the tile's warp grid is one warpgroup (four warps)
-// per 64 rows, each spanning all BN columns: the shape of Hopper's wgmma
-// (m64nBNk16), which codegen uses for it on sm_90a.
+// per 64 rows, each spanning all BN columns, on K slices of 64 halves:
+// the shape of Hopper's wgmma (m64nBNk16) reading rows of 128 bytes in
+// the 128-byte swizzle, which codegen uses for it on sm_90a.
 func (t Tile) WarpgroupTile() bool {
-	return t.TM == 64 && 4*t.TN == t.BN && t.BN%16 == 0 && t.BN <= 256 && t.BK%16 == 0
+	return t.TM == 64 && 4*t.TN == t.BN && t.BN%16 == 0 && t.BN <= 256 && t.BK == 64
+}
+
+// WgmmaStageBytes is one K slice of a warpgroup tile in shared memory:
+// unpadded rows (the swizzle keeps them free of bank conflicts).
+func (t Tile) WgmmaStageBytes() int { return 2 * (t.BM + t.BN) * t.BK }
+
+// WgmmaStages is how many K slices the wgmma core keeps in shared
+// memory: three where two blocks then fit an SM, else four. The core
+// keeps one slice's wgmma in flight while the next is issued, so a stage
+// is free again two slices later, and S stages leave S-2 slices of
+// copies in flight.
+func (t Tile) WgmmaStages() int {
+	if 3*t.WgmmaStageBytes() <= MaxPipelineShared+16<<10 {
+		return 3
+	}
+	return 4
+}
+
+// WgmmaShared is the shared memory of the wgmma core: its stages, or
+// the epilogue's rows.
+func (t Tile) WgmmaShared() int {
+	return max(t.WgmmaStages()*t.WgmmaStageBytes(), t.EpilogueBytes())
 }
 
 // PipelineStages is how many K slices the tensor-core core keeps in
@@ -121,11 +144,10 @@ var TileCandidates = []Tile{
 // Large tiles take 64 x 64 warp tiles: per k16 step a warp loads four A
 // and eight B fragments (32 shared-memory wavefronts) for 32 mma, where a
 // 64 x 32 warp tile loads 24 for 16 and leaves the tensor cores waiting
-// on shared memory. Tiles of one warpgroup per 64 rows (TM 64, TN BN/4:
-// 128x128/64x32 and 128x256/64x64) run on wgmma on sm_90a. Slices of 64
-// halve the barriers per k16 step of the mma.sync core (whose fragment
-// loads run a step ahead of the mma, across slices too); on wgmma they
-// measured slower (bench/RESULTS.md).
+// on shared memory. Slices of 64 halve the barriers per k16 step of the
+// mma.sync core (whose fragment loads run a step ahead of the mma, across
+// slices too). Warpgroup tiles (TM 64, TN BN/4, BK 64: 128x128/64x32 and
+// 128x256/64x64) run on wgmma on sm_90a.
 var TensorCoreTiles = []Tile{
 	{256, 128, 32, 64, 64},
 	{128, 256, 32, 64, 64},
@@ -140,6 +162,9 @@ var TensorCoreTiles = []Tile{
 	{128, 64, 64, 64, 32},
 	{64, 128, 64, 32, 64},
 	{64, 64, 64, 32, 32},
+	// Warpgroup tiles (wgmma on sm_90a, mma.sync elsewhere).
+	{128, 128, 64, 64, 32},
+	{128, 256, 64, 64, 64},
 }
 
 // SplitKCandidates are the K splits the tile pass tries.
