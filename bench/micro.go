@@ -17,9 +17,14 @@ import (
 // Ceilings are the card's rates measured by microbenchmarks.
 type Ceilings struct {
 	FP32TFLOPS float64 `json:"fp32_tflops"` // FMA chains in registers
-	// FP16TCTFLOPS is the fp16 tensor-core rate (mma.m16n8k16 chains in
-	// registers, f32 accumulation).
+	// FP16TCTFLOPS is the fp16 tensor-core peak (f32 accumulation): the
+	// faster of FP16MMASyncTFLOPS and FP16WgmmaTFLOPS.
 	FP16TCTFLOPS float64 `json:"fp16_tensor_tflops"`
+	// FP16MMASyncTFLOPS is the rate of mma.m16n8k16 chains in registers.
+	FP16MMASyncTFLOPS float64 `json:"fp16_mma_sync_tflops,omitempty"`
+	// FP16WgmmaTFLOPS (Hopper) is the rate of wgmma.m64n256k16 on
+	// operands in shared memory.
+	FP16WgmmaTFLOPS float64 `json:"fp16_wgmma_tflops,omitempty"`
 	DRAMGBs      float64 `json:"dram_gbs"`  // read + write of a 1 GiB copy
 	LaunchUs     float64 `json:"launch_us"` // per empty kernel, back to back
 	// The GEMM core's fraction of the FP32 peak on the calibration
@@ -88,7 +93,14 @@ func timeLaunches(dev *cuda.Device, iters int, launch func(b *cuda.Batch, s cuda
 
 // MeasureCeilings runs the microbenchmarks on dev.
 func MeasureCeilings(dev *cuda.Device, sms int) (Ceilings, error) {
-	t, _ := codegen.LookupTarget(codegen.DefaultTarget)
+	name := codegen.DefaultTarget
+	if major, minor, err := dev.ComputeCapability(); err == nil {
+		name = codegen.TargetFor(major, minor)
+	}
+	t, err := codegen.LookupTarget(name)
+	if err != nil {
+		return Ceilings{}, err
+	}
 	ptx, err := codegen.MicroPTX(t, copyElems)
 	if err != nil {
 		return Ceilings{}, err
@@ -132,7 +144,22 @@ func MeasureCeilings(dev *cuda.Device, sms int) (Ceilings, error) {
 	if err != nil {
 		return c, fmt.Errorf("tensor-core peak: %w", err)
 	}
-	c.FP16TCTFLOPS = float64(codegen.MMAFLOPsPerWarp) * float64(blocks*codegen.PeakThreads/32) / (ms * 1e-3) / 1e12
+	c.FP16MMASyncTFLOPS = float64(codegen.MMAFLOPsPerWarp) * float64(blocks*codegen.PeakThreads/32) / (ms * 1e-3) / 1e12
+	c.FP16TCTFLOPS = c.FP16MMASyncTFLOPS
+	if t.Hopper {
+		wgmma, err := fn(codegen.WgmmaPeakKernel)
+		if err != nil {
+			return c, err
+		}
+		ms, err = timeLaunches(dev, 5, func(b *cuda.Batch, s cuda.Stream) error {
+			return b.Launch(wgmma, cuda.Dim3{X: blocks, Y: 1, Z: 1}, cuda.Dim3{X: codegen.PeakThreads, Y: 1, Z: 1}, 0, s, pp)
+		})
+		if err != nil {
+			return c, fmt.Errorf("wgmma peak: %w", err)
+		}
+		c.FP16WgmmaTFLOPS = float64(codegen.WgmmaFLOPsPerWarpgroup) * float64(blocks*codegen.PeakThreads/128) / (ms * 1e-3) / 1e12
+		c.FP16TCTFLOPS = max(c.FP16TCTFLOPS, c.FP16WgmmaTFLOPS)
+	}
 
 	// Bandwidth: copy 1 GiB (2 GiB moved).
 	src, err := dev.Alloc(copyElems * 4)

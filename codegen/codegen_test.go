@@ -410,21 +410,34 @@ func TestCompileChannelsLast(t *testing.T) {
 }
 
 // TestMicroPTX: the microbenchmarks compile to one module with every
-// kernel, the tensor-core one issuing mma.sync.
+// kernel, the tensor-core one issuing mma.sync; for Hopper (the target
+// of a 9.0 card) also the wgmma one, four m64n256k16 a round.
 func TestMicroPTX(t *testing.T) {
 	backendForTest(t)
-	target, _ := LookupTarget(DefaultTarget)
-	ptx, err := MicroPTX(target, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{PeakKernel, CopyKernel, EmptyKernel, MMAPeakKernel} {
-		if !bytes.Contains(ptx, []byte(".entry "+name)) {
-			t.Errorf("no kernel %s in the microbenchmark PTX", name)
+	for _, name := range []string{DefaultTarget, TargetFor(9, 0)} {
+		target, _ := LookupTarget(name)
+		ptx, err := MicroPTX(target, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kernels := []string{PeakKernel, CopyKernel, EmptyKernel, MMAPeakKernel}
+		if target.Hopper {
+			kernels = append(kernels, WgmmaPeakKernel)
+		}
+		for _, k := range kernels {
+			if !bytes.Contains(ptx, []byte(".entry "+k)) {
+				t.Errorf("%s: no kernel %s in the microbenchmark PTX", name, k)
+			}
+		}
+		if n := bytes.Count(ptx, []byte("mma.sync.aligned.m16n8k16")); n < MMAChains {
+			t.Errorf("%s: %d mma.sync instructions, want at least %d (one per chain)", name, n, MMAChains)
+		}
+		if n := bytes.Count(ptx, []byte("wgmma.mma_async.sync.aligned.m64n256k16")); n != map[bool]int{true: 4}[target.Hopper] {
+			t.Errorf("%s: %d wgmma instructions", name, n)
 		}
 	}
-	if n := bytes.Count(ptx, []byte("mma.sync.aligned.m16n8k16")); n < MMAChains {
-		t.Errorf("%d mma.sync instructions, want at least %d (one per chain)", n, MMAChains)
+	if name := TargetFor(9, 0); !Targets[name].Hopper {
+		t.Errorf("a 9.0 card's target is %s, not a Hopper one", name)
 	}
 }
 

@@ -33,10 +33,21 @@ const (
 	// MMAFLOPsPerWarp is the multiply-adds of one warp's run, counted as
 	// two FLOPs each (an m16n8k16 is 16*8*16 of them).
 	MMAFLOPsPerWarp = 2 * 16 * 8 * 16 * MMAChains * MMAPeakIter
+
+	// WgmmaPeakKernel (Hopper targets only) has each warpgroup of a
+	// PeakThreads block do WgmmaPeakIter rounds of four
+	// wgmma.m64n256k16 (a 64-deep slice) on operands in shared memory,
+	// one round in flight while the next is issued, and write one float
+	// per thread to p0: the fp16 tensor-core peak of Hopper, which
+	// mma.sync does not reach.
+	WgmmaPeakKernel = "micro_wgmma_peak"
+	WgmmaPeakIter   = 1024
+	// WgmmaFLOPsPerWarpgroup is the FLOPs of one warpgroup's run.
+	WgmmaFLOPsPerWarpgroup = 2 * 64 * 256 * 64 * WgmmaPeakIter
 )
 
 // MicroPTX compiles the microbenchmark kernels; the copy kernel moves
-// copyElems floats.
+// copyElems floats. A Hopper target also gets WgmmaPeakKernel.
 func MicroPTX(t Target, copyElems int) ([]byte, error) {
 	mod := newModule()
 
@@ -102,9 +113,49 @@ func MicroPTX(t Target, copyElems int) ([]byte, error) {
 	m.store(total, m.at(m.params[0], m.globalThread()))
 	m.finish()
 
+	if t.Hopper {
+		wgmmaPeak(mod.makeKernel(WgmmaPeakKernel, 1, PeakThreads))
+	}
+
 	be, err := FindBackend()
 	if err != nil {
 		return nil, err
 	}
 	return be.Compile([]byte(mod.m.String()), t)
+}
+
+// wgmmaPeak writes WgmmaPeakKernel's body: a 64 x 64 A and a 256 x 64 B
+// in the 128-byte swizzle (filled from the thread index, never all
+// zero), read by every warpgroup's wgmma as the K loop of tcWgmma reads
+// a stage.
+func wgmmaPeak(k *kernel) {
+	const rowsA, rowsB = 64, 256
+	buf, _ := k.sharedHalf("AB", (rowsA+rowsB)*64, 1024)
+	h := k.b.NewFPTrunc(k.fmul(k.sitofp(k.tid()), cf(1.0/1024)), types.Half)
+	k.loop(k.tid(), ci((rowsA+rowsB)*64), PeakThreads, nil, func(i value.Value, _ []value.Value) []value.Value {
+		k.b.NewStore(h, k.sharedAt(buf, i))
+		return nil
+	})
+	k.asm("fence.proxy.async.shared::cta;")
+	k.barrier()
+	acc := make([]value.Value, rowsB/2)
+	for i := range acc {
+		acc[i] = cf(0)
+	}
+	acc = k.loop(ci(0), ci(WgmmaPeakIter), 1, acc, func(_ value.Value, c []value.Value) []value.Value {
+		k.asm("wgmma.fence.sync.aligned;")
+		out := c
+		for ks := 0; ks < 64; ks += 16 {
+			out = k.wgmma(rowsB, k.wgmmaDesc(buf, ci(ks)), k.wgmmaDesc(buf, ci(rowsA*64+ks)), out)
+		}
+		k.asm("wgmma.commit_group.sync.aligned;")
+		return k.wgmmaWait(out, 1)
+	})
+	acc = k.wgmmaWait(acc, 0)
+	var total value.Value = cf(0)
+	for _, c := range acc {
+		total = k.fadd(total, c)
+	}
+	k.store(total, k.at(k.params[0], k.globalThread()))
+	k.finish()
 }

@@ -38,13 +38,14 @@ var Targets = map[string]Target{
 }
 
 // TargetFor is the target for a card of compute capability major.minor:
-// the nearest at or below the card. On Hopper that is sm_90, not sm_90a:
-// the wgmma core is opt-in while it measures slower than mma.sync
-// (bench/RESULTS.md).
+// the nearest at or below the card; on Hopper (9.0) sm_90a, whose wgmma
+// core runs the warpgroup tiles (bench/RESULTS.md, sixth session).
 func TargetFor(major, minor int) string {
 	sm := 10*major + minor
 	switch {
-	case sm >= 90:
+	case sm == 90:
+		return "sm_90a"
+	case sm > 90:
 		return "sm_90"
 	case sm >= 89:
 		return "sm_89"

@@ -375,14 +375,14 @@ func TestGPUWgmma(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if card != "sm_90" {
+	if !codegen.Targets[card].Hopper {
 		t.Skipf("the card's target is %s: no wgmma", card)
 	}
 	target := "sm_90a"
 	n := 0
 	for ci := range scheduleCases {
 		for _, tile := range costmodel.TensorCoreTiles {
-			if tile.TM != 64 || 4*tile.TN != tile.BN {
+			if !tile.WarpgroupTile() {
 				continue
 			}
 			for _, split := range []int{1, 2} {

@@ -32,7 +32,7 @@ func runBench(args []string, stdout io.Writer) error {
 	peersFile := fs.String("peers", "", "a JSON-lines `file` of PyTorch measurements (bench/peers/torchvision_models.py peers) to report beside cnnc")
 	kernels := fs.Bool("kernels", false, "also print the kernel benchmark: every -O2 GEMM-core kernel, largest first, against the measured peak of its unit (tensor cores or FP32)")
 	layout := fs.String("layout", "auto", "choose-layout's policy at -O2: auto, nchw, or nhwc (every value that can be channels last is: to measure those kernels)")
-	target := fs.String("target", "auto", "codegen target: auto (the card's own; sm_90 on Hopper), or one of compile's --target (sm_90a: Hopper's wgmma core)")
+	target := fs.String("target", "auto", "codegen target: auto (the card's own; sm_90a on Hopper: its wgmma core), or one of compile's --target")
 	tune := fs.Bool("tune", false, "first tune the model's GEMM schedules on this card (as 'cnnc tune'), then bench -O2 with them")
 	tunedFile := fs.String("tuned", "", "a tuning `file` from 'cnnc tune': -O2 takes its measured GEMM schedules")
 	baseline := fs.String("baseline", "", "also run the model layer by layer with `lib` (cudnn: libcudnn.so.9 from $CNNC_CUDNN, the loader path or Python's nvidia/cudnn), checked and timed alike")

@@ -22,7 +22,7 @@ func runTune(args []string, stdout io.Writer) error {
 	profile := fs.String("profile", "", "cost-model profile (default: the card's, by name)")
 	calibration := fs.String("calibration", "", "a calibration `file` from 'cnnc bench --calibrate'")
 	device := fs.Int("device", 0, "CUDA device ordinal")
-	target := fs.String("target", "auto", "codegen target: auto (the card's own; sm_90 on Hopper), or one of compile's --target (sm_90a: Hopper's wgmma core)")
+	target := fs.String("target", "auto", "codegen target: auto (the card's own; sm_90a on Hopper: its wgmma core), or one of compile's --target")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err

@@ -146,8 +146,9 @@ var TileCandidates = []Tile{
 // 64 x 32 warp tile loads 24 for 16 and leaves the tensor cores waiting
 // on shared memory. Slices of 64 halve the barriers per k16 step of the
 // mma.sync core (whose fragment loads run a step ahead of the mma, across
-// slices too). Warpgroup tiles (TM 64, TN BN/4, BK 64: 128x128/64x32 and
-// 128x256/64x64) run on wgmma on sm_90a.
+// slices too). Warpgroup tiles (TM 64, TN BN/4, BK 64: 128x128/64x32,
+// 128x256/64x64, 128x64/64x16 for 64 output channels, 64x128/64x32 for
+// small grids) run on wgmma on sm_90a.
 var TensorCoreTiles = []Tile{
 	{256, 128, 32, 64, 64},
 	{128, 256, 32, 64, 64},
@@ -165,6 +166,8 @@ var TensorCoreTiles = []Tile{
 	// Warpgroup tiles (wgmma on sm_90a, mma.sync elsewhere).
 	{128, 128, 64, 64, 32},
 	{128, 256, 64, 64, 64},
+	{128, 64, 64, 64, 16},
+	{64, 128, 64, 64, 32},
 }
 
 // SplitKCandidates are the K splits the tile pass tries.
