@@ -4,6 +4,7 @@
 package codegen
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -657,7 +658,7 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 	}
 	k.fn.SetName(name)
 	launch := artifact.Launch{Kernel: name, Grid: shape.grid, Block: [3]int{shape.block, 1, 1},
-		SharedBytes: shape.shared, FLOPs: kern.ModelFLOPs(), Bytes: kern.MinBytes()}
+		SharedBytes: shape.shared, FLOPs: kern.ModelFLOPs(), Bytes: kern.MinBytes() * l.esize / 4}
 	for _, n := range kern.Nodes {
 		launch.Ops = append(launch.Ops, n.Op.Name)
 		if n.Origin != "" {
@@ -701,6 +702,10 @@ func sanitizeKernelName(s string) string {
 func Build(g *ir.Graph, opt Options, popt passes.Options) (*Result, *passes.Context, error) {
 	popt.OptLevel = opt.OptLevel
 	popt.Precision = opt.Precision
+	if t, err := LookupTarget(cmp.Or(opt.Target, DefaultTarget)); err == nil {
+		popt.Profile.Wgmma = t.Hopper
+	}
+	popt.Profile.HalfStorage = opt.Precision == "fp16"
 	if popt.Model == "" {
 		popt.Model = opt.Model
 	}

@@ -147,6 +147,7 @@ func Run(g *ir.Graph, opt Options) (_ *Context, err error) {
 		return nil, fmt.Errorf("layout %q, want %s or %s (or none: the cost model chooses)", opt.Layout, LayoutNCHW, ir.LayoutNHWC)
 	}
 	c := &Context{Profile: opt.Profile, Precision: opt.Precision, Layout: opt.Layout, Tuned: opt.Tuned, ForceTile: opt.ForceTile}
+	c.Profile.HalfStorage = opt.Precision == "fp16"
 	for _, p := range Pipeline {
 		if (!p.Required && opt.OptLevel == 0) || slices.Contains(opt.Disable, p.Name) {
 			continue

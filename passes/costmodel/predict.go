@@ -91,6 +91,12 @@ func (p Profile) Resident(k Kernel) int {
 // minimum bytes at the sustained bandwidth. The kernel takes the larger of
 // the two plus its launch.
 func (p Profile) Predict(k Kernel) Prediction {
+	if p.wgmma(k) {
+		k.Shared = k.Tile.WgmmaShared()
+	}
+	if p.HalfStorage {
+		k.Bytes /= 2
+	}
 	blocks := max(k.Blocks, 1)
 	resident := p.Resident(k)
 	slots := p.SMs * resident
@@ -205,16 +211,27 @@ func (p Profile) tensorCoreBlockInstr(k Kernel, t Tile) float64 {
 		}
 		return p.StageInstr
 	}
+	eff := p.TensorCoreEff
+	if p.wgmma(k) {
+		// wgmma reads its operands from shared memory itself.
+		frags, eff = 0, p.WgmmaEff
+	}
 	step := (stage(k.VectorStageA)*float64(t.BM)+stage(k.VectorStageB)*float64(t.BN))*bk/threads + p.SharedLoadInstr*frags + p.SliceInstr
 	ks := float64(max(k.KSlices, 1))
 	instr := threads * (ks*step + p.StoreInstr*float64(t.BM*t.BN)/threads) / p.GemmIssueEff
 	mmaFLOPs := 2 * float64(t.BM*t.BN) * bk * ks
-	mma := mmaFLOPs * p.FP32TFLOPS / (p.FP16TCTFLOPS * p.TensorCoreEff) / 2
+	mma := mmaFLOPs * p.FP32TFLOPS / (p.FP16TCTFLOPS * eff) / 2
 	if k.Pipelined {
 		// The copies are asynchronous: issue and the mma pipe overlap.
 		return max(instr, mma)
 	}
 	return instr + mma
+}
+
+// wgmma says k runs on the wgmma core: a pipelined tensor-core kernel on
+// a warpgroup tile, compiled for a target that has it.
+func (p Profile) wgmma(k Kernel) bool {
+	return p.Wgmma && k.Gemm && k.TensorCore && k.Pipelined && k.Tile.WarpgroupTile()
 }
 
 // GemmEfficiency is the fraction of the FP32 peak the GEMM core reaches

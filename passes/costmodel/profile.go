@@ -63,6 +63,10 @@ type Profile struct {
 	// tensor-core core's mma instructions sustain; its staging, fragment
 	// loads and stores are counted as instructions like the SIMT core's.
 	TensorCoreEff float64 `json:"tensor_core_efficiency"`
+	// WgmmaEff is the fraction of the fp16 tensor-core peak Hopper's
+	// wgmma core sustains on its warpgroup tiles (no fragment loads: the
+	// tensor cores read shared memory themselves).
+	WgmmaEff float64 `json:"wgmma_efficiency"`
 	// LaunchUs is the host's interval between back-to-back launches: a
 	// kernel shorter than that still takes it. GapUs is what the device
 	// adds between kernels that run longer.
@@ -76,6 +80,13 @@ type Profile struct {
 	DepthwiseTrips float64 `json:"depthwise_trips"`
 	// Calibrated says the efficiencies were measured on this card.
 	Calibrated bool `json:"calibrated"`
+
+	// How the kernels are compiled, set by the compiler (not a property
+	// of the card, so never read from a profile file): Wgmma says the
+	// target runs warpgroup tiles on wgmma (sm_90a), HalfStorage that
+	// tensors are stored in fp16 (half the bytes of their f32 type).
+	Wgmma       bool `json:"-"`
+	HalfStorage bool `json:"-"`
 }
 
 // Datasheet profiles. The H200's memory efficiency is what a copy kernel
@@ -87,10 +98,10 @@ var profiles = map[string]Profile{
 		TensorCoreEff: 0.3, MemEff: 0.8},
 	"h100": {Name: "H100 SXM5 80GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 3350, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		TensorCoreEff: 0.3, MemEff: 0.8},
+		TensorCoreEff: 0.3, WgmmaEff: 0.5, MemEff: 0.8},
 	"h200": {Name: "H200 SXM 141GB", SM: 90, SMs: 132, ClockMHz: 1980, FP32TFLOPS: 66.9, FP16TCTFLOPS: 989,
 		DRAMGBs: 4800, MaxThreadsSM: 2048, MaxBlocksSM: 32, RegistersSM: 65536, SharedBytesSM: 228 << 10,
-		TensorCoreEff: 0.3, MemEff: 0.57},
+		TensorCoreEff: 0.3, WgmmaEff: 0.5, MemEff: 0.57},
 }
 
 // codegenCosts are the instruction costs of cnnc's kernels and the
@@ -193,6 +204,7 @@ func (p Profile) override(o Profile) Profile {
 	set(&p.GemmFullWarps, o.GemmFullWarps)
 	set(&p.DepthwiseTapInstr, o.DepthwiseTapInstr)
 	set(&p.TensorCoreEff, o.TensorCoreEff)
+	set(&p.WgmmaEff, o.WgmmaEff)
 	set(&p.MemEff, o.MemEff)
 	set(&p.LaunchUs, o.LaunchUs)
 	set(&p.GapUs, o.GapUs)
