@@ -25,8 +25,8 @@ type Ceilings struct {
 	// FP16WgmmaTFLOPS (Hopper) is the rate of wgmma.m64n256k16 on
 	// operands in shared memory.
 	FP16WgmmaTFLOPS float64 `json:"fp16_wgmma_tflops,omitempty"`
-	DRAMGBs      float64 `json:"dram_gbs"`  // read + write of a 1 GiB copy
-	LaunchUs     float64 `json:"launch_us"` // per empty kernel, back to back
+	DRAMGBs         float64 `json:"dram_gbs"`  // read + write of a 1 GiB copy
+	LaunchUs        float64 `json:"launch_us"` // per empty kernel, back to back
 	// The GEMM core's fraction of the FP32 peak on the calibration
 	// convolution with the 4x4 and 8x8 register tiles (--calibrate only).
 	GemmEff4x4 float64 `json:"gemm_efficiency_4x4,omitempty"`
