@@ -320,6 +320,23 @@ func TestFP16Storage(t *testing.T) {
 	if res.Plan.Precision != "fp16" || res.Plan.Inputs[0].DType != "f16" || res.Plan.Inputs[0].Bytes != 3*32*32*2 {
 		t.Errorf("plan precision %s, input %+v; want fp16 and 2-byte elements", res.Plan.Precision, res.Plan.Inputs[0])
 	}
+	// Each launch's minimum traffic is half the fp32 plan's.
+	g32, err := onnx.Import(onnxbuild.TinyResNet(1).Bytes(), "tiny.onnx", "", onnx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res32, err := Lower(g32, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res32.Plan.Launches) != len(res.Plan.Launches) {
+		t.Fatalf("%d launches in fp32, %d in fp16", len(res32.Plan.Launches), len(res.Plan.Launches))
+	}
+	for i, l := range res.Plan.Launches {
+		if l32 := res32.Plan.Launches[i]; l.Bytes <= 0 || 2*l.Bytes != l32.Bytes {
+			t.Errorf("launch %s: %d bytes in fp16, %d in fp32", l.Kernel, l.Bytes, l32.Bytes)
+		}
+	}
 	ptx, err := be.Compile(res.LLVM, Targets[DefaultTarget])
 	if err != nil {
 		t.Fatal(err)

@@ -166,3 +166,45 @@ func TestSolveGemmIssue(t *testing.T) {
 		t.Errorf("fallback: 8x8 efficiency %.4f (want 0.44), shared load %.3f (want unchanged)", e, flat.SharedLoadInstr)
 	}
 }
+
+// TestWgmmaAndHalfStorage: on a wgmma target a pipelined warpgroup tile
+// loads no fragments and runs at WgmmaEff, so it predicts faster than the
+// same kernel on mma.sync, while other tiles predict alike; its stages
+// leave two blocks an SM where three fit; fp16 storage halves a kernel's
+// memory time.
+func TestWgmmaAndHalfStorage(t *testing.T) {
+	p := h100(t)
+	wg := p
+	wg.Wgmma = true
+	var tile Tile
+	for _, c := range TensorCoreTiles {
+		if c.WarpgroupTile() && c.BN == 128 && c.BM == 128 {
+			tile = c
+		}
+	}
+	if tile.BM == 0 {
+		t.Fatal("no 128x128 warpgroup tile")
+	}
+	k := Kernel{FLOPs: 1 << 34, Bytes: 1 << 20, Blocks: 4 * p.SMs, Threads: tile.Threads(), Gemm: true, TensorCore: true,
+		Pipelined: true, VectorStageA: true, VectorStageB: true, Tile: tile, KSlices: 64, Shared: tile.PipelinedShared(), Regs: tile.Regs()}
+	if sync, async := p.Predict(k).Ns, wg.Predict(k).Ns; !(async < sync) {
+		t.Errorf("warpgroup tile: %.0f ns on wgmma, %.0f on mma.sync; want wgmma faster", async, sync)
+	}
+	other := k
+	other.Tile = TensorCoreTiles[0]
+	if other.Tile.WarpgroupTile() {
+		t.Fatalf("tile %v is a warpgroup tile", other.Tile)
+	}
+	if a, b := p.Predict(other).Ns, wg.Predict(other).Ns; a != b {
+		t.Errorf("tile %v predicts %.0f ns and %.0f ns with and without wgmma", other.Tile, b, a)
+	}
+	if s := tile.WgmmaStages(); s != 3 || 2*tile.WgmmaShared() > p.SharedBytesSM {
+		t.Errorf("tile %v: %d stages, %d bytes: want 3 stages and two blocks an SM", tile, s, tile.WgmmaShared())
+	}
+	stream := Kernel{Bytes: 1 << 30, Blocks: 1 << 16, Threads: 256}
+	half := p
+	half.HalfStorage = true
+	if a, b := p.Predict(stream).MemoryNs, half.Predict(stream).MemoryNs; math.Abs(b/a-0.5) > 1e-9 {
+		t.Errorf("fp16 storage: memory time %.0f ns of %.0f, want half", b, a)
+	}
+}
