@@ -282,3 +282,24 @@ func TestPeakFollowsPrecision(t *testing.T) {
 		}
 	}
 }
+
+// TestRoofline: each kernel's floor is the longer of its FLOPs at the
+// peak and its bytes at the bandwidth; the floors add up.
+func TestRoofline(t *testing.T) {
+	rows := []KernelRow{
+		{Kernel: "k0_compute", FLOPs: 2e9, Bytes: 1e6}, // 2 ms of math at 1 TFLOP/s, 1 us of memory
+		{Kernel: "k1_memory", FLOPs: 1e6, Bytes: 3e9},  // 3 ms of memory at 1 TB/s
+	}
+	if got := Roofline(rows, 1e12, 1e12); math.Abs(got-5) > 1e-9 {
+		t.Errorf("Roofline = %v ms, want 5", got)
+	}
+	if got := Roofline(rows, 0, 1e12); got != 0 {
+		t.Errorf("Roofline without a peak = %v, want 0", got)
+	}
+	var buf bytes.Buffer
+	r := Report{Variants: []Variant{{OptLevel: 2, GraphMs: 10, FloorMs: 5, FloorUtil: 0.25}}}
+	r.WriteMarkdown(&buf)
+	if !strings.Contains(buf.String(), "add up to 5.0000 ms, so this partition into kernels reaches at most 25.0% utilization (graph replay takes 2.00x that)") {
+		t.Errorf("the report does not state the roofline:\n%s", buf.String())
+	}
+}

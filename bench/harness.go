@@ -116,10 +116,15 @@ type Variant struct {
 	KernelSumMs float64 `json:"kernel_sum_ms"` // event intervals, summed
 	// EventOverheadUs is what each timing event adds to a kernel's
 	// interval; measured kernel times are net of it.
-	EventOverheadUs float64     `json:"event_overhead_us"`
-	Spearman        float64     `json:"spearman_predicted_vs_measured"`
-	Kernels         []KernelRow `json:"kernels"`
-	Decisions       []string    `json:"decisions,omitempty"`
+	EventOverheadUs float64 `json:"event_overhead_us"`
+	// FloorMs is the kernels' roofline floors added up (Roofline), and
+	// FloorUtil the utilization the variant would reach at it: the most
+	// its partition into kernels allows.
+	FloorMs   float64     `json:"roofline_floor_ms"`
+	FloorUtil float64     `json:"roofline_utilization"`
+	Spearman  float64     `json:"spearman_predicted_vs_measured"`
+	Kernels   []KernelRow `json:"kernels"`
+	Decisions []string    `json:"decisions,omitempty"`
 }
 
 // Report is a whole benchmark run.
@@ -436,6 +441,9 @@ func (p *Prepared) runVariant(dev *cuda.Device, c *compiled) error {
 		v.KernelSumMs += kernels[i].Median
 	}
 	v.Kernels, v.EventOverheadUs = KernelRows(c.plan, c.g, raw, plain.Median, peak)
+	if v.FloorMs = Roofline(v.Kernels, peak, p.rep.Ceilings.DRAMGBs*1e9); v.FloorMs > 0 {
+		v.FloorUtil = float64(flops) / (v.FloorMs * 1e-3) / peak
+	}
 	var pred, meas []float64
 	for _, row := range v.Kernels {
 		v.PredictedMs += row.PredictedUs / 1e3
@@ -443,6 +451,20 @@ func (p *Prepared) runVariant(dev *cuda.Device, c *compiled) error {
 	}
 	v.Spearman = Spearman(pred, meas)
 	return nil
+}
+
+// Roofline is the sum over kernels of each one's floor in ms: the longer
+// of its model FLOPs at peak FLOP/s and its minimum bytes at bw bytes/s
+// (0 without both ceilings).
+func Roofline(rows []KernelRow, peak, bw float64) float64 {
+	if peak <= 0 || bw <= 0 {
+		return 0
+	}
+	var s float64
+	for _, r := range rows {
+		s += max(float64(r.FLOPs)/peak, float64(r.Bytes)/bw)
+	}
+	return s * 1e3
 }
 
 // KernelRows describes a compiled plan's launches with their measured

@@ -47,6 +47,11 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 			100*v.UtilPlain, 100*v.UtilGraph, busyString(v.BusyPct), v.PredictedMs, v.Spearman)
 	}
 	fmt.Fprintf(w, "\n-O2 vs -O0: %.2fx with kernel launches, %.2fx with CUDA graphs.\n", r.SpeedupPlain, r.SpeedupGraph)
+	if v := r.Variants[len(r.Variants)-1]; v.FloorMs > 0 {
+		fmt.Fprintf(w, "\n-O%d roofline: each kernel's floor is the longer of its model FLOPs at the peak and its minimum bytes at the measured DRAM bandwidth; "+
+			"they add up to %.4f ms, so this partition into kernels reaches at most %.1f%% utilization (graph replay takes %.2fx that).\n",
+			v.OptLevel, v.FloorMs, 100*v.FloorUtil, v.GraphMs/v.FloorMs)
+	}
 	if len(r.GemmKernels) > 0 {
 		k := r.GemmKernels[0]
 		fmt.Fprintf(w, "\nLargest GEMM-core kernel at -O2: %s, %.2f GFLOP in %.1f us: %.1f TFLOP/s, %.1f%% of the measured %s peak.\n",
