@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -236,4 +238,70 @@ func (c *candidate) time(dev *cuda.Device, opt Options) (map[string]measuredSche
 		}
 	}
 	return out, nil
+}
+
+// TuningScore is how a cost model ranks the candidates a tuning file
+// measured.
+type TuningScore struct {
+	Kernels    int // the file's kernels found in the graph
+	Candidates int // their measured schedules
+	// PickedUs is the measured time of the candidate the cost model
+	// predicts fastest, summed over the kernels; BestUs the fastest
+	// measured one's.
+	PickedUs, BestUs float64
+	// LogErrMean and LogErrSD are the mean and standard deviation of
+	// ln(predicted / measured) over every candidate.
+	LogErrMean, LogErrSD float64
+}
+
+// ScoreTuning predicts, with p, every schedule t measured for the GEMM
+// kernels of g (an -O2 graph, matched by passes.KernelKey) and scores the
+// ranking against the measurements. Candidates are tried in sorted order,
+// so ties pick alike every time; the kernels' schedules are left as they
+// were.
+func ScoreTuning(g *ir.Graph, t *Tuning, p costmodel.Profile) (TuningScore, error) {
+	byKey := map[string]TunedKernel{}
+	for _, k := range t.Kernels {
+		byKey[k.Key] = k
+	}
+	var s TuningScore
+	var logs []float64
+	for _, k := range passes.Kernels(g) {
+		tk, ok := byKey[passes.KernelKey(k)]
+		if !ok || !costmodel.IsGemmAnchor(k.Anchor) || len(tk.Tried) == 0 {
+			continue
+		}
+		saved := k.Anchor.Sched
+		pickNs, pickUs, bestUs := math.Inf(1), 0.0, math.Inf(1)
+		for _, text := range slices.Sorted(maps.Keys(tk.Tried)) {
+			sched, err := ir.ParseSchedule(text)
+			if err != nil {
+				return s, fmt.Errorf("kernel %s: %v", tk.Kernel, err)
+			}
+			us := tk.Tried[text]
+			k.Anchor.Sched.Tile, k.Anchor.Sched.SplitK = sched.Tile, max(sched.SplitK, 1)
+			ns := k.Predict(p)
+			logs = append(logs, math.Log(ns/1e3/us))
+			if ns < pickNs {
+				pickNs, pickUs = ns, us
+			}
+			bestUs = min(bestUs, us)
+		}
+		k.Anchor.Sched = saved
+		s.Kernels++
+		s.Candidates += len(tk.Tried)
+		s.PickedUs += pickUs
+		s.BestUs += bestUs
+	}
+	if s.Kernels == 0 {
+		return s, fmt.Errorf("no kernel of the tuning file (%s, batch %d) is in the graph", t.Model, t.Batch)
+	}
+	for _, l := range logs {
+		s.LogErrMean += l / float64(len(logs))
+	}
+	for _, l := range logs {
+		s.LogErrSD += (l - s.LogErrMean) * (l - s.LogErrMean) / float64(len(logs))
+	}
+	s.LogErrSD = math.Sqrt(s.LogErrSD)
+	return s, nil
 }

@@ -20,6 +20,27 @@ func Parse(text string) (*Graph, error) {
 	return g, nil
 }
 
+// ParseSchedule reads a schedule in the text form Schedule.String
+// writes: "[k3 tile=64,64,8,4,4 split_k=2 layout=nhwc]".
+func ParseSchedule(text string) (Schedule, error) {
+	toks, err := lex(text)
+	if err != nil {
+		return Schedule{}, err
+	}
+	p := &parser{toks: toks}
+	if p.peek().kind != '[' {
+		return Schedule{}, fmt.Errorf("schedule %q: want [kN ...]", text)
+	}
+	var n Node
+	if err := p.schedule(&n); err != nil {
+		return Schedule{}, fmt.Errorf("schedule %q: %v", text, err)
+	}
+	if p.pos != len(p.toks) {
+		return Schedule{}, fmt.Errorf("schedule %q: text after the ]", text)
+	}
+	return n.Sched, nil
+}
+
 type token struct {
 	kind byte // 'w' word, '%' value, '@' blob, '"' string, '#' comment, or the punctuation itself; '>' is "->"
 	text string

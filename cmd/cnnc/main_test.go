@@ -211,6 +211,51 @@ func TestCompileTuned(t *testing.T) {
 	}
 }
 
+// TestTuneScore: `tune --score` ranks a tuning file's measured schedules
+// without a GPU: the cost model's favourite of two is the faster one
+// here, and a file none of whose kernels is in the model is a one-line
+// error.
+func TestTuneScore(t *testing.T) {
+	model := exampleOnDisk(t)
+	g, err := onnx.Load(model, onnx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := costmodel.Lookup("sm_90a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := passes.Run(g, passes.Options{OptLevel: 2, Profile: prof, Precision: "fp16"}); err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	for _, k := range passes.Kernels(g) {
+		if costmodel.IsGemmAnchor(k.Anchor) && key == "" {
+			key = passes.KernelKey(k)
+		}
+	}
+	// The model's own tile, measured faster than the 256x128 one.
+	small, large := "[k0 tile=32,32,32,16,8]", "[k0 tile=256,128,32,64,64]"
+	tuning := bench.Tuning{Model: "tiny.onnx", Batch: 1, Precision: "fp16", Target: "sm_90a",
+		Kernels: []bench.TunedKernel{{Key: key, Kernel: "k0_conv3x3", Tile: []int{32, 32, 32, 16, 8}, SplitK: 1,
+			Tried: map[string]float64{small: 3, large: 9}}}}
+	path := filepath.Join(t.TempDir(), "tiny.tune.json")
+	if err := tuning.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := cli("tune", model, "--score", path)
+	if code != 0 || !strings.Contains(out, "1 kernels, 2 measured schedules; its favourites measure 3.0 us, the fastest 3.0 us (1.00x)") {
+		t.Errorf("tune --score: exit %d, %q, %q", code, out, stderr)
+	}
+	tuning.Kernels[0].Key = "no such layer"
+	if err := tuning.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := cli("tune", model, "--score", path); code != 2 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "no kernel of the tuning file") {
+		t.Errorf("tune --score with no matching kernel: exit %d, %q", code, stderr)
+	}
+}
+
 // TestNASPredictAndMerge: two shards of a sweep predict without a GPU and
 // merge into the whole sample.
 func TestNASPredictAndMerge(t *testing.T) {

@@ -7,13 +7,16 @@ import (
 	"strings"
 
 	"cnnc/bench"
+	"cnnc/codegen"
+	"cnnc/frontend/onnx"
+	"cnnc/passes"
 	"cnnc/runtime/cuda"
 )
 
 // runTune is `cnnc tune`: measure every GEMM kernel of a model's -O2 plan
 // on each candidate tile on this card and write the fastest schedules.
 func runTune(args []string, stdout io.Writer) error {
-	fs := newFlags("tune", "tune model.onnx [--batch N] [--precision fp32|fp16] [--iters N] [--calibration FILE] [-o model.tune.json]", stdout)
+	fs := newFlags("tune", "tune model.onnx [--batch N] [--precision fp32|fp16] [--iters N] [--calibration FILE] [-o model.tune.json] | tune model.onnx --score FILE [--profile NAME | --calibration FILE]", stdout)
 	batch := fs.Int("batch", 1, "batch size")
 	precision := fs.String("precision", "fp32", "tensor storage: fp32 (SIMT tiles) or fp16 (tensor-core tiles)")
 	iters := fs.Int("iters", 20, "timed runs of each candidate's kernels (the median counts)")
@@ -23,12 +26,16 @@ func runTune(args []string, stdout io.Writer) error {
 	calibration := fs.String("calibration", "", "a calibration `file` from 'cnnc bench --calibrate'")
 	device := fs.Int("device", 0, "CUDA device ordinal")
 	target := fs.String("target", "auto", "codegen target: auto (the card's own; sm_90a on Hopper: its wgmma core), or one of compile's --target")
+	score := fs.String("score", "", "no GPU: score the cost model's ranking of the schedules a tuning `file` measured for this model (its batch, precision and target)")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return badInputf("want one model file, got %d arguments; see 'cnnc tune --help'", len(pos))
+	}
+	if *score != "" {
+		return scoreTuning(stdout, pos[0], *score, optFlags{profile: *profile, calibration: *calibration})
 	}
 	if *precision != "fp32" && *precision != "fp16" {
 		return badInputf("--precision %q, want fp32 or fp16", *precision)
@@ -68,6 +75,41 @@ func runTune(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", path)
+	return nil
+}
+
+// scoreTuning is `cnnc tune --score`: the model's -O2 graph at the tuning
+// file's batch, precision and target, and how the cost model (the
+// target's profile, or --profile or --calibration) ranks the schedules
+// the file measured.
+func scoreTuning(w io.Writer, model, file string, of optFlags) error {
+	t, err := bench.ReadTuning(file)
+	if err != nil {
+		return badInputf("--score: %v", err)
+	}
+	tgt, err := codegen.LookupTarget(t.Target)
+	if err != nil {
+		return badInputf("--score: %s: %v", file, err)
+	}
+	prof, err := of.deviceProfile(t.Target)
+	if err != nil {
+		return err
+	}
+	prof.Wgmma = tgt.Hopper
+	g, err := onnx.Load(model, onnx.Options{Batch: t.Batch})
+	if err != nil {
+		return badInput(err)
+	}
+	pc, err := passes.Run(g, passes.Options{OptLevel: 2, Precision: t.Precision, Profile: prof, Model: model})
+	if err != nil {
+		return err
+	}
+	s, err := bench.ScoreTuning(g, t, pc.Profile)
+	if err != nil {
+		return badInputf("--score: %v", err)
+	}
+	fmt.Fprintf(w, "cost model (%s) on %s (%s, batch %d, %s, %s): %d kernels, %d measured schedules; its favourites measure %.1f us, the fastest %.1f us (%.2fx); ln(predicted/measured) %.2f +- %.2f\n",
+		prof.Name, file, t.Card, t.Batch, t.Precision, t.Target, s.Kernels, s.Candidates, s.PickedUs, s.BestUs, s.PickedUs/s.BestUs, s.LogErrMean, s.LogErrSD)
 	return nil
 }
 
