@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"cnnc/codegen"
 	"cnnc/passes/costmodel"
 )
 
@@ -45,12 +46,20 @@ func Samples(reports []*Report) []costmodel.Sample {
 		for _, v := range r.Variants {
 			for _, k := range v.Kernels {
 				if k.Features != nil && k.MeasuredUs > 0 {
-					out = append(out, costmodel.Sample{Kernel: *k.Features, MeasuredNs: k.MeasuredUs * 1e3})
+					out = append(out, r.sample(k))
 				}
 			}
 		}
 	}
 	return out
+}
+
+// sample is k as a fit sample, compiled as the report's variants were:
+// fp16 storage, and wgmma where the target has it (a report without a
+// target predates sm_90a runs).
+func (r *Report) sample(k KernelRow) costmodel.Sample {
+	t, _ := codegen.LookupTarget(r.Target)
+	return costmodel.Sample{Kernel: *k.Features, MeasuredNs: k.MeasuredUs * 1e3, HalfStorage: r.Precision == "fp16", Wgmma: t.Hopper}
 }
 
 // FitReports fits base to the reports' launches and prints, per report
@@ -72,7 +81,7 @@ func FitReports(w io.Writer, base costmodel.Profile, reports []*Report) (costmod
 				if k.Features == nil {
 					continue
 				}
-				o, n := base.Predict(*k.Features).Ns/1e3, fitted.Predict(*k.Features).Ns/1e3
+				o, n := r.sample(k).Predict(base).Ns/1e3, r.sample(k).Predict(fitted).Ns/1e3
 				meas, oldP, newP = append(meas, k.MeasuredUs), append(oldP, o), append(newP, n)
 				oldSum += o
 				newSum += n

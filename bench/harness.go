@@ -135,6 +135,7 @@ type Report struct {
 	Model        string            `json:"model"`
 	Batch        int               `json:"batch"`
 	Precision    string            `json:"precision"`
+	Target       string            `json:"target,omitempty"` // the codegen target both variants were compiled for
 	ModelFLOPs   int64             `json:"model_flops"`
 	Params       int64             `json:"params"`
 	Ceilings     Ceilings          `json:"ceilings"`
@@ -246,7 +247,7 @@ func RunPrepared(dev *cuda.Device, p *Prepared) (*Report, error) {
 
 func prepare(opt Options, bar *progressbar.ProgressBar) (*Prepared, error) {
 	rep := &Report{Date: time.Now().UTC().Format("2006-01-02"), Model: filepath.Base(opt.Model),
-		Batch: opt.Batch, Profile: opt.Profile, Precision: opt.Precision}
+		Batch: opt.Batch, Profile: opt.Profile, Precision: opt.Precision, Target: cmp.Or(opt.Target, codegen.DefaultTarget)}
 	if rep.Precision == "" {
 		rep.Precision = "fp32"
 	}

@@ -31,8 +31,8 @@ type Ceilings struct {
 	// convolution with the 4x4 and 8x8 register tiles (--calibrate only).
 	GemmEff4x4 float64 `json:"gemm_efficiency_4x4,omitempty"`
 	GemmEff8x8 float64 `json:"gemm_efficiency_8x8,omitempty"`
-	// TensorCoreEff is the tensor-core core's fraction of the fp16
-	// tensor-core peak on it (--calibrate only).
+	// TensorCoreEff is the mma.sync core's fraction of mma.sync's peak
+	// on it (--calibrate only).
 	TensorCoreEff float64 `json:"tensor_core_efficiency,omitempty"`
 }
 

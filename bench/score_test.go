@@ -17,7 +17,7 @@ import (
 // wgmma, ranks the 18 schedules measured for each of ResNet-50's 54 GEMM
 // kernels at batch 32 (an H100 tuning file, bench/results) well enough
 // that the measured time of its favourites is within 12% of the fastest
-// ones' (11.1% with WgmmaEff 0.7; 15% with 0.5). The file's kernels were named by torchvision's ONNX nodes; they
+// ones' (10.6% with WgmmaEff 0.8; 14.6-15% from 0.5 to 0.7). The file's kernels were named by torchvision's ONNX nodes; they
 // are matched to this ResNet-50's by launch order, each checked to be the
 // same kind of convolution.
 func TestScoreTuningResNet50(t *testing.T) {

@@ -272,13 +272,18 @@ func ScoreTuning(g *ir.Graph, t *Tuning, p costmodel.Profile) (TuningScore, erro
 			continue
 		}
 		saved := k.Anchor.Sched
-		pickNs, pickUs, bestUs := math.Inf(1), 0.0, math.Inf(1)
+		pickNs, pickUs, bestUs, n := math.Inf(1), 0.0, math.Inf(1), 0
 		for _, text := range slices.Sorted(maps.Keys(tk.Tried)) {
 			sched, err := ir.ParseSchedule(text)
 			if err != nil {
+				k.Anchor.Sched = saved
 				return s, fmt.Errorf("kernel %s: %v", tk.Kernel, err)
 			}
 			us := tk.Tried[text]
+			if us <= 0 { // no launch of the candidate was timed
+				continue
+			}
+			n++
 			k.Anchor.Sched.Tile, k.Anchor.Sched.SplitK = sched.Tile, max(sched.SplitK, 1)
 			ns := k.Predict(p)
 			logs = append(logs, math.Log(ns/1e3/us))
@@ -288,8 +293,11 @@ func ScoreTuning(g *ir.Graph, t *Tuning, p costmodel.Profile) (TuningScore, erro
 			bestUs = min(bestUs, us)
 		}
 		k.Anchor.Sched = saved
+		if n == 0 {
+			continue
+		}
 		s.Kernels++
-		s.Candidates += len(tk.Tried)
+		s.Candidates += n
 		s.PickedUs += pickUs
 		s.BestUs += bestUs
 	}

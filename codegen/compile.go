@@ -599,16 +599,21 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 		}
 	}
 	// The model FLOPs are the GEMM launch's; each launch has its own
-	// prediction (passes.Kernel.Launches lists them in this order).
+	// traffic and prediction (passes.Kernel.Launches lists them in this
+	// order).
 	first := len(l.plan.Launches) - len(launches)
 	var preds []float64
 	if l.profile.SMs > 0 {
 		preds = kern.PredictLaunches(l.profile)
 	}
+	costs := kern.Launches()
 	for i, what := range launches {
 		ln := &l.plan.Launches[first+i]
 		if what != "gemm" {
 			ln.FLOPs = 0
+		}
+		if len(costs) == len(launches) {
+			ln.Bytes = costs[i].DRAMBytes(l.esize == 2)
 		}
 		if i < len(preds) {
 			ln.PredictedNs = preds[i]

@@ -96,7 +96,9 @@ func (k *kernel) wgmma(n int, descA, descB value.Value, acc []value.Value) []val
 
 // wgmmaWait waits until at most pending of the warpgroup's wgmma groups
 // are in flight and hands the accumulators on through the wait, so that
-// nothing reads them before it.
+// nothing reads them before it. With pending 0 they are final; with more,
+// groups still in flight write them, and only the next wgmma (in the
+// same order) or a later wait may take them.
 func (k *kernel) wgmmaWait(acc []value.Value, pending int) []value.Value {
 	cons := make([]string, 0, 2*len(acc))
 	fields := make([]types.Type, len(acc))

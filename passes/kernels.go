@@ -198,15 +198,16 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		var out []costmodel.Kernel
 		if padded {
 			// The padded copy of the input (codegen's emitPadInput): a
-			// pass over both, in half.
-			out = append(out, costmodel.Kernel{Bytes: 2 * (a.Inputs[0].Type.Elems() + pi.Elems()),
+			// pass over both (counted at 4 bytes an element, as tensors
+			// are here; a padded stem is always fp16, which halves it).
+			out = append(out, costmodel.Kernel{Bytes: 4 * (a.Inputs[0].Type.Elems() + pi.Elems()),
 				Threads: costmodel.MapThreads, Blocks: costmodel.MapBlocks(int64(pi.N) * int64(pi.Hp) * int64(pi.Wp))})
 		}
 		out = append(out, ck)
 		if split > 1 {
 			partial := int64(m) * int64(nn) * int64(batch) * 4 * int64(split)
-			out[len(out)-1].Bytes += partial // the partial sums are written once
-			out = append(out, costmodel.Kernel{Bytes: partial + a.Out.Type.Bytes(), Threads: costmodel.MapThreads,
+			out[len(out)-1].WorkspaceBytes += partial // the partial sums are written once
+			out = append(out, costmodel.Kernel{Bytes: a.Out.Type.Bytes(), WorkspaceBytes: partial, Threads: costmodel.MapThreads,
 				Blocks: costmodel.MapBlocks(a.Out.Type.Elems())})
 		}
 		return out

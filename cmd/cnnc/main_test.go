@@ -247,6 +247,9 @@ func TestTuneScore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "1 kernels, 2 measured schedules; its favourites measure 3.0 us, the fastest 3.0 us (1.00x)") {
 		t.Errorf("tune --score: exit %d, %q, %q", code, out, stderr)
 	}
+	if code, _, stderr := cli("tune", model, "--score", path, "--batch", "8"); code != 2 || !strings.Contains(stderr, "--score takes the batch") {
+		t.Errorf("tune --score --batch 8: exit %d, %q", code, stderr)
+	}
 	tuning.Kernels[0].Key = "no such layer"
 	if err := tuning.Write(path); err != nil {
 		t.Fatal(err)

@@ -35,6 +35,9 @@ func runTune(args []string, stdout io.Writer) error {
 		return badInputf("want one model file, got %d arguments; see 'cnnc tune --help'", len(pos))
 	}
 	if *score != "" {
+		if *batch != 1 || *precision != "fp32" || *target != "auto" || *out != "" {
+			return badInputf("--score takes the batch, precision and target from the tuning file; drop --batch, --precision, --target and -o")
+		}
 		return scoreTuning(stdout, pos[0], *score, optFlags{profile: *profile, calibration: *calibration})
 	}
 	if *precision != "fp32" && *precision != "fp16" {

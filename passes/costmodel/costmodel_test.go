@@ -73,6 +73,16 @@ func TestCalibrationFile(t *testing.T) {
 	if got.GemmIssueEff != 0.42 || got.LaunchUs != 4.5 || !got.Calibrated || got.SMs != p.SMs {
 		t.Errorf("loaded %+v, want the saved values", got)
 	}
+	// A calibration written before wgmma_efficiency existed, under a card
+	// name no built-in profile has: the datasheet profile of its
+	// architecture fills the field in.
+	old := filepath.Join(t.TempDir(), "old.json")
+	os.WriteFile(old, []byte(`{"name": "NVIDIA H100 80GB HBM3", "sm": 90, "sms": 132, "fp32_tflops": 65.8, "fp16_tensor_tflops": 913.7,
+		"dram_gbs": 2413, "max_threads_per_sm": 2048, "max_blocks_per_sm": 32, "registers_per_sm": 65536, "gemm_issue_efficiency": 0.9,
+		"shared_load_instr": 1.65, "stage_instr": 40, "store_instr": 29, "depthwise_tap_instr": 18.7, "memory_efficiency": 1, "tensor_core_efficiency": 0.3}`), 0o644)
+	if got, err := Load(old); err != nil || got.WgmmaEff != h100(t).WgmmaEff || got.FP16TCTFLOPS != 913.7 {
+		t.Errorf("an older calibration loaded as %+v, %v; want the datasheet's wgmma efficiency and its own peak", got, err)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"name": "H100 SXM5 80GB", "gemm_issue_efficiency": 3}`), 0o644)
 	if _, err := Load(bad); err == nil {
@@ -206,5 +216,15 @@ func TestWgmmaAndHalfStorage(t *testing.T) {
 	half.HalfStorage = true
 	if a, b := p.Predict(stream).MemoryNs, half.Predict(stream).MemoryNs; math.Abs(b/a-0.5) > 1e-9 {
 		t.Errorf("fp16 storage: memory time %.0f ns of %.0f, want half", b, a)
+	}
+	// A fit sample predicts as it was compiled, whatever the profile says.
+	if a, b := (Sample{Kernel: stream, HalfStorage: true}).Predict(p).MemoryNs, half.Predict(stream).MemoryNs; a != b {
+		t.Errorf("an fp16 sample: memory time %.0f ns, want %.0f", a, b)
+	}
+	// Split-K's float partial sums are not halved.
+	ws := stream
+	ws.Bytes, ws.WorkspaceBytes = 0, 1<<30
+	if a, b := p.Predict(ws).MemoryNs, half.Predict(ws).MemoryNs; a != b {
+		t.Errorf("workspace traffic: %.0f ns in fp16, %.0f in fp32; want the same", b, a)
 	}
 }

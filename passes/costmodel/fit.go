@@ -10,6 +10,16 @@ import (
 type Sample struct {
 	Kernel     Kernel  `json:"features"`
 	MeasuredNs float64 `json:"measured_ns"`
+	// How it was compiled (Profile.HalfStorage and Profile.Wgmma): its
+	// prediction takes them whatever profile predicts it.
+	HalfStorage bool `json:"half_storage,omitempty"`
+	Wgmma       bool `json:"wgmma,omitempty"`
+}
+
+// Predict is p's prediction of the sample, compiled as it was.
+func (s Sample) Predict(p Profile) Prediction {
+	p.HalfStorage, p.Wgmma = s.HalfStorage, s.Wgmma
+	return p.Predict(s.Kernel)
 }
 
 // fitParam is one profile field the fit may move, within bounds.
@@ -30,6 +40,7 @@ var fitParams = []fitParam{
 	{"depthwise_tap_instr", func(p *Profile) *float64 { return &p.DepthwiseTapInstr }, 1, 50},
 	{"memory_efficiency", func(p *Profile) *float64 { return &p.MemEff }, 0.1, 1},
 	{"tensor_core_efficiency", func(p *Profile) *float64 { return &p.TensorCoreEff }, 0.01, 1},
+	{"wgmma_efficiency", func(p *Profile) *float64 { return &p.WgmmaEff }, 0.01, 1},
 	{"launch_us", func(p *Profile) *float64 { return &p.LaunchUs }, 0.5, 20},
 	{"gap_us", func(p *Profile) *float64 { return &p.GapUs }, 0, 20},
 	{"slice_latency_us", func(p *Profile) *float64 { return &p.SliceLatencyUs }, 0.05, 5},
@@ -46,7 +57,7 @@ func (p Profile) LogError(samples []Sample) float64 {
 		if s.MeasuredNs <= 0 {
 			continue
 		}
-		d := math.Log(p.Predict(s.Kernel).Ns / s.MeasuredNs)
+		d := math.Log(s.Predict(p).Ns / s.MeasuredNs)
 		w := math.Sqrt(s.MeasuredNs)
 		sum += w * d * d
 		weight += w

@@ -52,10 +52,11 @@ func (t Tile) PipelinedShared() int {
 	return max(t.PipelineStages()*t.StageBytes(), t.EpilogueBytes())
 }
 
-// MaxPipelineShared is the most shared memory the cp.async pipeline takes
-// for its stages: above 48 KiB the kernel takes it as dynamic shared
-// memory (the runtime opts the kernel in), and two blocks still fit an
-// SM of 228 KiB.
+// MaxPipelineShared is the most shared memory the mma.sync core's
+// cp.async pipeline takes for its stages: above 48 KiB the kernel takes
+// it as dynamic shared memory (the runtime opts the kernel in), and two
+// blocks still fit an SM of 228 KiB. (The wgmma core's 128x256 tile
+// takes four stages of 48 KiB: see WgmmaStages.)
 const MaxPipelineShared = 96 << 10
 
 // WarpgroupTile says the tile's warp grid is one warpgroup (four warps)

@@ -7,14 +7,18 @@ import (
 
 // Kernel is what the cost model knows of one launch.
 type Kernel struct {
-	FLOPs   int64 // arithmetic it executes (multiply-adds count 2), recompute and tile padding excluded
-	Bytes   int64 // minimum DRAM traffic: each external input and the output once
-	Blocks  int   // thread blocks in the grid
-	Threads int   // threads per block
-	Shared  int   // shared memory bytes per block
-	Regs    int   // registers per thread (estimate)
-	Gemm    bool  // runs on the GEMM core: its time is the instructions the tile issues
-	TileEff float64
+	FLOPs int64 // arithmetic it executes (multiply-adds count 2), recompute and tile padding excluded
+	// Bytes is the minimum DRAM traffic of tensors (each external input
+	// and the output once) at their graph types' 4-byte floats; fp16
+	// storage (Profile.HalfStorage) halves it. WorkspaceBytes is float
+	// traffic whatever the storage: split-K partial sums.
+	Bytes, WorkspaceBytes int64
+	Blocks                int  // thread blocks in the grid
+	Threads               int  // threads per block
+	Shared                int  // shared memory bytes per block
+	Regs                  int  // registers per thread (estimate)
+	Gemm                  bool // runs on the GEMM core: its time is the instructions the tile issues
+	TileEff               float64
 	// Tile is the GEMM core's block tile.
 	Tile Tile
 	// ChannelsLastIn and ChannelsLastOut say a convolution on the GEMM
@@ -53,6 +57,16 @@ type Kernel struct {
 	// EpilogueLoads is the elements a GEMM epilogue loads from other
 	// tensors (a residual): each costs as much as a store.
 	EpilogueLoads int64
+}
+
+// DRAMBytes is the kernel's minimum DRAM traffic with tensors stored in
+// fp16 (half) or fp32.
+func (k Kernel) DRAMBytes(half bool) int64 {
+	b := k.Bytes
+	if half {
+		b /= 2
+	}
+	return b + k.WorkspaceBytes
 }
 
 // Prediction is a kernel's predicted time and how it was reached.
@@ -94,9 +108,7 @@ func (p Profile) Predict(k Kernel) Prediction {
 	if p.wgmma(k) {
 		k.Shared = k.Tile.WgmmaShared()
 	}
-	if p.HalfStorage {
-		k.Bytes /= 2
-	}
+	k.Bytes = k.DRAMBytes(p.HalfStorage)
 	blocks := max(k.Blocks, 1)
 	resident := p.Resident(k)
 	slots := p.SMs * resident
@@ -211,16 +223,24 @@ func (p Profile) tensorCoreBlockInstr(k Kernel, t Tile) float64 {
 		}
 		return p.StageInstr
 	}
-	eff := p.TensorCoreEff
+	// mma.sync at TensorCoreEff of its own peak; wgmma, which reads its
+	// operands from shared memory itself (no fragment loads), at
+	// WgmmaEff of the card's (TensorCoreEff where a profile has none).
+	peak, eff := p.FP16TCTFLOPS, p.TensorCoreEff
+	if p.FP16MMASyncTFLOPS > 0 {
+		peak = p.FP16MMASyncTFLOPS
+	}
 	if p.wgmma(k) {
-		// wgmma reads its operands from shared memory itself.
-		frags, eff = 0, p.WgmmaEff
+		frags, peak = 0, p.FP16TCTFLOPS
+		if p.WgmmaEff > 0 {
+			eff = p.WgmmaEff
+		}
 	}
 	step := (stage(k.VectorStageA)*float64(t.BM)+stage(k.VectorStageB)*float64(t.BN))*bk/threads + p.SharedLoadInstr*frags + p.SliceInstr
 	ks := float64(max(k.KSlices, 1))
 	instr := threads * (ks*step + p.StoreInstr*float64(t.BM*t.BN)/threads) / p.GemmIssueEff
 	mmaFLOPs := 2 * float64(t.BM*t.BN) * bk * ks
-	mma := mmaFLOPs * p.FP32TFLOPS / (p.FP16TCTFLOPS * eff) / 2
+	mma := mmaFLOPs * p.FP32TFLOPS / (peak * eff) / 2
 	if k.Pipelined {
 		// The copies are asynchronous: issue and the mma pipe overlap.
 		return max(instr, mma)
