@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from the repository root, after `make gpu-bin`
-# here and with carry: [".bin.tgz"] (the script unpacks it). Usage: bench/gpu_check.sh tests|ptests|schedules|models|bench|fp16|peers|survey|nas|all|multi
+# here and with carry: [".bin.tgz"] (the script unpacks it). Usage: bench/gpu_check.sh tests|ptests|schedules|models|bench|hopper|fp16|peers|survey|nas|all|multi
 # Logs go to $OUT; the last lines printed are a summary.
 set -u
 OUT=${OUT:-/tmp/cnnc-out}
@@ -193,6 +193,32 @@ all() {
   (cd "$OUT" && tar czf bench.tgz bench.md run.log compile.log export.log calibrate.log 2>/dev/null; rm -f bench.md run.log compile.log export.log calibrate.log)
   [ $(left) -gt 120 ] && timeout $(( $(left) - 10 )) bash "$0" nas | tail -10
   echo "all: $(( $(date +%s) - start )) s"
+}
+
+# hopper: the wgmma core's cycle in one call: its GPU test, then
+# ResNet-50 at batch 32 in fp16 tuned on the card (TUNE_ITERS runs a
+# candidate), benched with the tuning and the kernel benchmark, and ncu on
+# the stem and the three slowest other kernels.
+hopper() {
+  local D=/tmp/cnnc-models
+  mkdir -p $D
+  (PYTHONUNBUFFERED=1 python3 bench/peers/torchvision_models.py export --models resnet50 --batches 1 --out $D > "$OUT/export.log" 2>&1) &
+  (cd "$B" && timeout 200 ./e2e.test -test.v -test.run 'TestGPUWgmma' -test.timeout 190s) > "$OUT/test_wgmma.log" 2>&1
+  echo "TestGPUWgmma: exit $?; $(grep -E '^(--- |FAIL|ok|PASS)' "$OUT/test_wgmma.log" | tr '\n' ' ')"
+  wait
+  timeout 300 $B/cnnc tune $D/resnet50.onnx --batch 32 --precision fp16 --iters ${TUNE_ITERS:-10} -o "$OUT/resnet50_b32_fp16.tune.json" > "$OUT/tune.log" 2>&1
+  echo "tune: exit $?; $(head -1 "$OUT/tune.log")"
+  $B/cnnc bench $D/resnet50.onnx --batch 32 --precision fp16 --tuned "$OUT/resnet50_b32_fp16.tune.json" --kernels --iters 30 --json "$OUT/bench.json" > "$OUT/bench.md" 2>&1
+  grep -E '^\| -O|Largest|roofline' "$OUT/bench.md"
+  $B/cnnc compile $D/resnet50.onnx --batch 32 --precision fp16 --target sm_90a --tuned "$OUT/resnet50_b32_fp16.tune.json" -o /tmp/rn50.ptx > /dev/null 2>&1
+  local names=$(python3 -c "
+import json
+ks = json.load(open('$OUT/bench.json'))['variants'][1]['kernels']
+gemm = [k['kernel'] for k in sorted(ks, key=lambda k: -k['measured_us']) if '_tc' in k['kernel'] and 'conv7x7' not in k['kernel']][:3]
+print('|'.join(['k001_'] + [n.split('_')[0] + '_' for n in gemm]))")
+  timeout 200 ncu --kernel-name regex:"$names" --launch-count 4 --section SpeedOfLight --section Occupancy --section WarpStateStats \
+    --section LaunchStats --section MemoryWorkloadAnalysis $B/cnnc run /tmp/rn50.ptx --iters 1 > "$OUT/ncu.txt" 2>&1
+  echo "ncu ($names): exit $?"
 }
 
 # fp16: issue 5's checks in one call: the GPU conformance (fp32 -O0, -O2,
