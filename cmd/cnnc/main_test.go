@@ -157,13 +157,10 @@ func TestCompileDeterministic(t *testing.T) {
 	}
 }
 
-// TestCompileTuned: a tuning file's schedule for a kernel (named by its
-// ONNX nodes) replaces the cost model's choice, and the report says so.
-func TestCompileTuned(t *testing.T) {
-	if _, err := codegen.FindBackend(); err != nil {
-		t.Skip(err)
-	}
-	model := exampleOnDisk(t)
+// gemmKernelKey is the key of the first GEMM kernel with K >= minK of the
+// model's fp16 -O2 plan on the H100 profile.
+func gemmKernelKey(t *testing.T, model string, minK int) string {
+	t.Helper()
 	g, err := onnx.Load(model, onnx.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -175,15 +172,23 @@ func TestCompileTuned(t *testing.T) {
 	if _, err := passes.Run(g, passes.Options{OptLevel: 2, Profile: prof, Precision: "fp16"}); err != nil {
 		t.Fatal(err)
 	}
-	var key string
 	for _, k := range passes.Kernels(g) {
-		if _, _, kk, _ := costmodel.GemmShape(k.Anchor); costmodel.IsGemmAnchor(k.Anchor) && kk >= 32 && key == "" {
-			key = passes.KernelKey(k)
+		if _, _, kk, _ := costmodel.GemmShape(k.Anchor); costmodel.IsGemmAnchor(k.Anchor) && kk >= minK {
+			return passes.KernelKey(k)
 		}
 	}
-	if key == "" {
-		t.Fatal("the example model has no GEMM kernel with K >= 32")
+	t.Fatalf("the example model has no GEMM kernel with K >= %d", minK)
+	return ""
+}
+
+// TestCompileTuned: a tuning file's schedule for a kernel (named by its
+// ONNX nodes) replaces the cost model's choice, and the report says so.
+func TestCompileTuned(t *testing.T) {
+	if _, err := codegen.FindBackend(); err != nil {
+		t.Skip(err)
 	}
+	model := exampleOnDisk(t)
+	key := gemmKernelKey(t, model, 32)
 	// Not the cost model's pick for this model (it takes 32x32 tiles).
 	tile := costmodel.Tile{BM: 64, BN: 64, BK: 32, TM: 32, TN: 16}
 	tuning := bench.Tuning{Model: "tiny.onnx", Batch: 1, Precision: "fp16",
@@ -217,23 +222,7 @@ func TestCompileTuned(t *testing.T) {
 // error.
 func TestTuneScore(t *testing.T) {
 	model := exampleOnDisk(t)
-	g, err := onnx.Load(model, onnx.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prof, err := costmodel.Lookup("sm_90a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := passes.Run(g, passes.Options{OptLevel: 2, Profile: prof, Precision: "fp16"}); err != nil {
-		t.Fatal(err)
-	}
-	var key string
-	for _, k := range passes.Kernels(g) {
-		if costmodel.IsGemmAnchor(k.Anchor) && key == "" {
-			key = passes.KernelKey(k)
-		}
-	}
+	key := gemmKernelKey(t, model, 0)
 	// The model's own tile, measured faster than the 256x128 one.
 	small, large := "[k0 tile=32,32,32,16,8]", "[k0 tile=256,128,32,64,64]"
 	tuning := bench.Tuning{Model: "tiny.onnx", Batch: 1, Precision: "fp16", Target: "sm_90a",
