@@ -67,6 +67,9 @@ type nodeKernel struct {
 	params   map[*ir.Value]value.Value
 	prologue []*ir.Node
 	epilogue []*ir.Node
+	// partner is a convolution summed into the anchor's accumulators (its
+	// K after the anchor's): the epilogue's add of its output adds nothing.
+	partner *ir.Node
 	// lanes, while set, has the epilogue read its output-shaped operands
 	// for eight output elements at once (storeEpilogue8).
 	lanes *epilogueLanes
@@ -154,6 +157,10 @@ func (c *nodeKernel) applyChain(k *kernel, chain []*ir.Node, cur *ir.Value, v va
 		for i, in := range n.Inputs {
 			if in == cur {
 				ops[i] = v
+				continue
+			}
+			if c.partner != nil && in == c.partner.Out {
+				ops[i] = cf(math.Copysign(0, -1)) // already in v; x + -0 is x
 				continue
 			}
 			if s, ok := scalarConst(in); ok {
@@ -640,7 +647,7 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 	}
 	a, root := kern.Anchor, kern.Root()
 	c := &nodeKernel{k: k, n: a, out: k.params[len(kern.Inputs)], desc: desc, params: map[*ir.Value]value.Value{},
-		prologue: kern.Prologue, epilogue: kern.Epilogue}
+		prologue: kern.Prologue, epilogue: kern.Epilogue, partner: kern.Partner}
 	for i, in := range kern.Inputs {
 		c.params[in] = k.params[i]
 	}

@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
@@ -48,7 +49,12 @@ func (g convGeometry) inputTap(k *kernel, x, nb, ch, oh, ow, r, q, ok value.Valu
 func gemmProblemOf(c *nodeKernel) (gemmProblem, string, error) {
 	switch c.n.Op {
 	case ir.OpConv2D:
-		return convProblem(c), fmt.Sprintf("conv%dx%d", c.n.Inputs[1].Type.Shape[2], c.n.Inputs[1].Type.Shape[3]), nil
+		p, err := convProblem(c)
+		desc := fmt.Sprintf("conv%dx%d", c.n.Inputs[1].Type.Shape[2], c.n.Inputs[1].Type.Shape[3])
+		if c.partner != nil {
+			desc += fmt.Sprintf("_%dx%d", c.partner.Inputs[1].Type.Shape[2], c.partner.Inputs[1].Type.Shape[3])
+		}
+		return p, desc, err
 	case ir.OpGemm:
 		return gemmOpProblem(c), "gemm", nil
 	case ir.OpMatMul:
@@ -58,13 +64,46 @@ func gemmProblemOf(c *nodeKernel) (gemmProblem, string, error) {
 	return gemmProblem{}, "", fmt.Errorf("%s is not a GEMM-core op", c.n.Op.Name)
 }
 
-// convProblem is a convolution as a GEMM without materializing im2col: per
-// group z, C[m][p] = sum_k W[z*Mg+m][k] * X'[k][p] with k = (c, r, q) over
-// the window and p = (n, oh, ow) over the output. A depthwise prologue
-// computes X' itself.
-func convProblem(c *nodeKernel) gemmProblem {
-	g := convGeom(c.n)
-	wt, y := c.in[1], c.out
+// convProblem is the kernel's convolution as a GEMM; with a partner
+// (fuse-shortcut-conv), the two side by side along K, the one whose K is
+// a whole number of the tile's slices first (the anchor's if neither),
+// stored through the anchor's store with the partner's bias added.
+func convProblem(c *nodeKernel) (gemmProblem, error) {
+	if c.partner == nil {
+		return convProblemOf(c, c.n, c.in, nil), nil
+	}
+	if e := c.epilogue; len(e) == 0 || e[0].Op != ir.OpAdd || !slices.Contains(e[0].Inputs, c.n.Out) || !slices.Contains(e[0].Inputs, c.partner.Out) {
+		return gemmProblem{}, fmt.Errorf("%w: %s is summed into %s's GEMM, but the epilogue does not start by adding the two",
+			ErrUnsupported, c.partner.Describe(), c.n.Describe())
+	}
+	var in []value.Value
+	for _, v := range c.partner.Inputs {
+		in = append(in, c.params[v])
+	}
+	var bias value.Value
+	if len(in) > 2 {
+		bias = in[2]
+	}
+	p, q := convProblemOf(c, c.n, c.in, bias), convProblemOf(c, c.partner, in, nil)
+	bk := costmodel.TileFromInts(c.n.Sched.Tile).BK
+	if p.K%bk == 0 || q.K%bk != 0 {
+		return concatK(p, q, p.K%bk == 0)
+	}
+	// The partner's K first, so that a slice lies in one side or the other.
+	r, err := concatK(q, p, true)
+	r.store, r.store8 = p.store, p.store8
+	return r, err
+}
+
+// convProblemOf is convolution n (the kernel's anchor or its partner,
+// reading params in) as a GEMM without materializing im2col: per group z,
+// C[m][p] = sum_k W[z*Mg+m][k] * X'[k][p] with k = (c, r, q) over the
+// window and p = (n, oh, ow) over the output. A depthwise prologue
+// computes X' itself. The store adds extraBias, where given, to the
+// bias.
+func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.Value) gemmProblem {
+	g := convGeom(n)
+	wt, y := in[1], c.out
 	K := g.Cg * g.KH * g.KW
 	hw := g.Ho * g.Wo
 	p := gemmProblem{M: g.Mg, N: g.N * hw, K: K, Batch: g.G,
@@ -75,12 +114,12 @@ func convProblem(c *nodeKernel) gemmProblem {
 			ch := k.madd(z, g.Cg, k.div(kk, g.KH*g.KW))
 			r, q := k.rem(k.div(kk, g.KW), g.KH), k.rem(kk, g.KW)
 			nb, rest := k.div(pix, hw), k.rem(pix, hw)
-			return g.inputTap(k, c.in[0], nb, ch, k.div(rest, g.Wo), k.rem(rest, g.Wo), r, q, ok)
+			return g.inputTap(k, in[0], nb, ch, k.div(rest, g.Wo), k.rem(rest, g.Wo), r, q, ok)
 		},
 		store: func(k *kernel, z, m, pix, acc value.Value) {
 			oc := k.madd(z, g.Mg, m)
-			if len(c.in) > 2 {
-				acc = k.fadd(acc, k.loadAt(c.in[2], oc))
+			for _, b := range biases(in, extraBias) {
+				acc = k.fadd(acc, k.loadAt(b, oc))
 			}
 			coords := func() []value.Value {
 				nb, rest := k.div(pix, hw), k.rem(pix, hw)
@@ -117,7 +156,7 @@ func convProblem(c *nodeKernel) gemmProblem {
 	}
 	if g.OutNHWC && g.G == 1 {
 		q := channelsLastProblem(p, g)
-		if ohwiWeights(c.n) {
+		if ohwiWeights(n) {
 			// W'[k][oc] with k in (r, q, c) order is the transposed copy's
 			// row oc (see ohwiWeights): read in place, contiguous in k.
 			q.loadB = func(k *kernel, _, kk, oc, ok value.Value) value.Value {
@@ -135,8 +174,8 @@ func convProblem(c *nodeKernel) gemmProblem {
 			// Eight consecutive channels of one pixel: 128 bits of output.
 			q.store8 = func(k *kernel, _, pix, oc value.Value, acc []value.Value) {
 				at := k.madd(pix, g.M, oc)
-				if len(c.in) > 2 {
-					bias := k.load8(c.in[2], oc)
+				for _, b := range biases(in, extraBias) {
+					bias := k.load8(b, oc)
 					for j := range acc {
 						acc[j] = k.fadd(acc[j], bias[j])
 					}
@@ -147,7 +186,7 @@ func convProblem(c *nodeKernel) gemmProblem {
 				})
 			}
 		}
-		if x := c.in[0]; g.InNHWC && g.C%8 == 0 && c.prologueAnchor() == nil && elemOf(x) == types.Half {
+		if x := in[0]; g.InNHWC && g.C%8 == 0 && c.prologueAnchor() == nil && elemOf(x) == types.Half {
 			// A K slice within one tap (C a multiple of BK) finds the tap
 			// once per slice, the same for every thread.
 			sameTap := g.C%costmodel.TileFromInts(c.n.Sched.Tile).BK == 0
@@ -176,6 +215,65 @@ func convProblem(c *nodeKernel) gemmProblem {
 		return q
 	}
 	return p
+}
+
+// biases are a convolution's bias param, if it has one, and extra, if
+// given.
+func biases(in []value.Value, extra value.Value) []value.Value {
+	var out []value.Value
+	if len(in) > 2 {
+		out = append(out, in[2])
+	}
+	if extra != nil {
+		out = append(out, extra)
+	}
+	return out
+}
+
+// concatK is the GEMM of p and q side by side along K, p's K first:
+// C = [A_p A_q] [B_p; B_q], stored through p's store. Each element reads
+// from one side or the other; with sliceAligned (p's K a multiple of the
+// tile's BK) a K slice lies in one side, and the 128-bit sources choose
+// once per slice.
+func concatK(p, q gemmProblem, sliceAligned bool) (gemmProblem, error) {
+	if p.M != q.M || p.N != q.N || p.Batch != q.Batch || p.AMContig != q.AMContig || p.BKContig != q.BKContig {
+		return gemmProblem{}, fmt.Errorf("%w: convolutions summed along K with different GEMMs (%dx%dx%d, %dx%dx%d)",
+			ErrUnsupported, p.M, p.N, p.Batch, q.M, q.N, q.Batch)
+	}
+	r := p
+	r.K = p.K + q.K
+	first := func(k *kernel, kk value.Value) value.Value { return k.lt(kk, ci(p.K)) }
+	second := func(k *kernel, kk value.Value) value.Value { return k.sub(kk, ci(p.K)) }
+	r.loadA = func(k *kernel, z, m, kk, ok value.Value) value.Value {
+		f, s := first(k, kk), k.ge(kk, ci(p.K))
+		return k.sel(f, p.loadA(k, z, m, kk, k.and(ok, f)), q.loadA(k, z, m, second(k, kk), k.and(ok, s)))
+	}
+	r.loadB = func(k *kernel, z, kk, n, ok value.Value) value.Value {
+		f, s := first(k, kk), k.ge(kk, ci(p.K))
+		return k.sel(f, p.loadB(k, z, kk, n, k.and(ok, f)), q.loadB(k, z, second(k, kk), n, k.and(ok, s)))
+	}
+	r.srcA8, r.srcB8 = nil, nil
+	if !sliceAligned {
+		return r, nil
+	}
+	pick := func(k *kernel, kk kIndex, a, b func(kIndex) half8Src) half8Src {
+		f := first(k, kk.slice)
+		x, y := a(kk), b(kIndex{second(k, kk.slice), kk.off})
+		return half8Src{base: k.sel(f, x.base, y.base), idx: k.sel(f, x.index(k), y.index(k)), ok: k.sel(f, x.ok, y.ok), inBounds: true}
+	}
+	if p.srcA8 != nil && q.srcA8 != nil {
+		r.srcA8 = func(k *kernel, z, m value.Value, kk kIndex, ok value.Value) half8Src {
+			return pick(k, kk, func(i kIndex) half8Src { return p.srcA8(k, z, m, i, ok) },
+				func(i kIndex) half8Src { return q.srcA8(k, z, m, i, ok) })
+		}
+	}
+	if p.srcB8 != nil && q.srcB8 != nil {
+		r.srcB8 = func(k *kernel, z value.Value, kk kIndex, n, ok value.Value) half8Src {
+			return pick(k, kk, func(i kIndex) half8Src { return p.srcB8(k, z, i, n, ok) },
+				func(i kIndex) half8Src { return q.srcB8(k, z, i, n, ok) })
+		}
+	}
+	return r, nil
 }
 
 // channelsLastProblem turns a dense convolution's GEMM around for a

@@ -279,6 +279,27 @@ var scheduleCases = []string{
   %w = const f32[10,48] @w
   %3 = gemm %2, %w {trans_b=1} : f32[2,10] [k1]
 }`,
+	// fuse-shortcut-conv's kernel: a bottleneck's last 1x1 conv (K 64,
+	// whole 64-deep slices) and its strided projection shortcut (K 32)
+	// summed in one GEMM; the later of the two anchors it.
+	`graph shortcut(%x: f32[2,24,11,10]) -> (%9) {
+  %w0 = const f32[32,24,3,3] @w0
+  %1 = conv2d %x, %w0 {pads=[1,1,1,1]} : f32[2,32,11,10] [k1 layout=nhwc]
+  %2 = relu %1 : f32[2,32,11,10] [k1 layout=nhwc]
+  %w1 = const f32[64,32,3,3] @w1
+  %3 = conv2d %2, %w1 {pads=[1,1,1,1], strides=[2,2]} : f32[2,64,6,5] [k2 layout=nhwc]
+  %4 = relu %3 : f32[2,64,6,5] [k2 layout=nhwc]
+  %w2 = const f32[128,64,1,1] @w2
+  %b2 = const f32[128] @b2
+  %5 = conv2d %4, %w2, %b2 : f32[2,128,6,5] [k3 layout=nhwc]
+  %wd = const f32[128,32,1,1] @wd
+  %bd = const f32[128] @bd
+  %6 = conv2d %2, %wd, %bd {strides=[2,2]} : f32[2,128,6,5] [k3 layout=nhwc]
+  %7 = add %5, %6 : f32[2,128,6,5] [k3 layout=nhwc]
+  %8 = relu %7 : f32[2,128,6,5] [k3 layout=nhwc]
+  %w4 = const f32[16,128,1,1] @w4
+  %9 = conv2d %8, %w4 : f32[2,16,6,5] [k4]
+}`,
 }
 
 // scheduled parses scheduleCases[ci] with random weights, puts its GEMM
@@ -423,6 +444,12 @@ func TestCompileSchedules(t *testing.T) {
 				}
 				if _, err := codegen.Compile(g, codegen.Options{Model: g.Name, Precision: precision}); err != nil {
 					t.Errorf("%s with tile %v split_k %d: %v", g.Name, tile, split, err)
+				}
+				if tile.WarpgroupTile() && split == 1 {
+					// The wgmma core, which only Hopper runs (TestGPUWgmma).
+					if _, err := codegen.Compile(g, codegen.Options{Model: g.Name, Precision: precision, Target: "sm_90a"}); err != nil {
+						t.Errorf("%s with tile %v for sm_90a: %v", g.Name, tile, err)
+					}
 				}
 			}
 		}

@@ -17,7 +17,11 @@ type Kernel struct {
 	Anchor   *ir.Node
 	Prologue []*ir.Node
 	Epilogue []*ir.Node
-	Inputs   []*ir.Value // values read from outside the kernel, first use first
+	// Partner is a second convolution summed into the anchor's
+	// accumulators (fuse-shortcut-conv): its K follows the anchor's, and
+	// the epilogue's first node adds the two.
+	Partner *ir.Node
+	Inputs  []*ir.Value // values read from outside the kernel, first use first
 }
 
 // Root is the node whose value the kernel writes.
@@ -56,17 +60,26 @@ func Kernels(g *ir.Graph) []*Kernel {
 	return order
 }
 
-// split finds the anchor (the last GEMM-core node, else the first member)
-// and the external inputs.
+// split finds the anchor (the last GEMM-core node, else the first
+// member), an earlier GEMM-core node as its partner, and the external
+// inputs.
 func (k *Kernel) split() {
-	a := 0
+	a, partner := -1, -1
 	for i, n := range k.Nodes {
 		if costmodel.IsGemmAnchor(n) {
-			a = i
+			partner, a = a, i
 		}
 	}
+	a = max(a, 0)
 	k.Anchor = k.Nodes[a]
-	k.Prologue = k.Nodes[:a]
+	k.Prologue = nil
+	for i, n := range k.Nodes[:a] {
+		if i == partner {
+			k.Partner = n
+			continue
+		}
+		k.Prologue = append(k.Prologue, n)
+	}
 	k.Epilogue = k.Nodes[a+1:]
 	inside := map[*ir.Value]bool{}
 	for _, n := range k.Nodes {
@@ -123,7 +136,7 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 	}
 	switch {
 	case costmodel.IsGemmAnchor(a):
-		m, nn, kk, batch := costmodel.GemmShape(a)
+		m, nn, kk, batch := k.GemmShape()
 		pi, padded := costmodel.PaddedInputOf(a)
 		if padded {
 			kk = pi.K()
@@ -148,7 +161,7 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 			// last input with channels in eights.
 			if t.TensorCore() {
 				if turned {
-					ck.VectorStageA = padded || in && a.Inputs[0].Type.Shape[1]%8 == 0 && len(k.Prologue) == 0
+					ck.VectorStageA = padded || in && a.Inputs[0].Type.Shape[1]%8 == 0 && len(k.Prologue) == 0 && k.partnerStages()
 					ck.VectorStageB = kk%8 == 0 // KxK weights in (r, q, c) order: codegen's OHWI copy
 				} else {
 					ck.VectorStageA = kk%8 == 0
@@ -160,6 +173,9 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		}
 		ck.TensorCore = t.TensorCore()
 		ck.FLOPs = a.FLOPs()
+		if k.Partner != nil {
+			ck.FLOPs += k.Partner.FLOPs()
+		}
 		// A prologue runs on the scalar units, once per tile row (dw) or
 		// column (pool) that loads it; the epilogue once per output.
 		for _, p := range k.Prologue {
@@ -220,6 +236,32 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		ck.Blocks = costmodel.MapBlocks(k.Root().Out.Type.Elems())
 	}
 	return []costmodel.Kernel{ck}
+}
+
+// GemmShape is the GEMM the kernel's anchor runs: the anchor's, with a
+// partner's K added.
+func (k *Kernel) GemmShape() (m, nn, kk, batch int) {
+	m, nn, kk, batch = costmodel.GemmShape(k.Anchor)
+	if k.Partner != nil {
+		_, _, pk, _ := costmodel.GemmShape(k.Partner)
+		kk += pk
+	}
+	return m, nn, kk, batch
+}
+
+// partnerStages says a partner, if any, stages 128 bits at a time as the
+// anchor does (codegen's srcA8): a channels-last input with channels in
+// eights, and one of the two K a whole number of the tile's slices (it
+// goes first).
+func (k *Kernel) partnerStages() bool {
+	p := k.Partner
+	if p == nil {
+		return true
+	}
+	_, _, ak, _ := costmodel.GemmShape(k.Anchor)
+	_, _, pk, _ := costmodel.GemmShape(p)
+	bk := costmodel.TileFromInts(k.Anchor.Sched.Tile).BK
+	return ir.LayoutOf(p.Inputs[0]) == ir.LayoutNHWC && p.Inputs[0].Type.Shape[1]%8 == 0 && pk%8 == 0 && (ak%bk == 0 || pk%bk == 0)
 }
 
 // Predict is the kernel's predicted time in nanoseconds, all launches.

@@ -510,3 +510,37 @@ func TestTunedSchedules(t *testing.T) {
 		t.Errorf("%d tuned decisions, want 1", n)
 	}
 }
+
+// TestShortcutConvResNet50: each of ResNet-50's four projection shortcuts
+// (a strided or widening 1x1 conv beside a bottleneck's last 1x1 conv) is
+// summed in that conv's GEMM at batch 32 in fp16, one kernel with the add
+// and ReLU, and the kernel's GEMM runs over both convolutions' K.
+func TestShortcutConvResNet50(t *testing.T) {
+	g, err := onnx.Import(onnxbuild.ResNet50(1, 1).Bytes(), "resnet50.onnx", "", onnx.Options{Batch: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h100(t)
+	p.Wgmma = true
+	if _, err := Run(g, Options{OptLevel: 2, Verify: true, Profile: p, Precision: "fp16", Model: g.Name}); err != nil {
+		t.Fatal(err)
+	}
+	fused := 0
+	for _, k := range Kernels(g) {
+		if k.Partner == nil {
+			continue
+		}
+		fused++
+		if got := strings.Join(kernelOps(&ir.Graph{Nodes: k.Nodes}), ""); got != "conv2d+conv2d+add+relu" {
+			t.Errorf("kernel with a partner computes %s, want conv2d+conv2d+add+relu", got)
+		}
+		_, _, kk, _ := k.GemmShape()
+		want := k.Anchor.Inputs[0].Type.Shape[1] + k.Partner.Inputs[0].Type.Shape[1]
+		if kk != want {
+			t.Errorf("%s: GEMM K %d, want the two inputs' channels, %d", k.Anchor.Describe(), kk, want)
+		}
+	}
+	if fused != 4 {
+		t.Errorf("%d projection shortcuts summed in a GEMM, want ResNet-50's 4; kernels: %v", fused, kernelOps(g))
+	}
+}

@@ -61,7 +61,7 @@ func KernelKey(k *Kernel) string {
 // precision's candidates and a valid K split.
 func tunedValid(k *Kernel, s ir.Schedule, precision string) bool {
 	t := costmodel.TileFromInts(s.Tile)
-	_, _, kk, _ := costmodel.GemmShape(k.Anchor)
+	_, _, kk, _ := k.GemmShape()
 	return len(s.Tile) == 5 && slices.Contains(candidateTiles(precision), t) && s.SplitK >= 1 && scheduleValid(t, kk, s.SplitK)
 }
 
@@ -87,7 +87,7 @@ func bestScheduleOf(k *Kernel, p costmodel.Profile, tiles []costmodel.Tile) (ir.
 	a := k.Anchor
 	saved := a.Sched
 	defer func() { a.Sched = saved }()
-	_, _, kk, _ := costmodel.GemmShape(a)
+	_, _, kk, _ := k.GemmShape()
 	best, bestNs := saved, math.Inf(1)
 	for _, t := range tiles {
 		for _, s := range costmodel.SplitKCandidates {
