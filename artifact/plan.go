@@ -74,6 +74,11 @@ type Launch struct {
 	Grid        [3]int   `json:"grid"`
 	Block       [3]int   `json:"block"`
 	SharedBytes int      `json:"shared_bytes"`
+	// ClusterBlocks, where not 0, groups the grid's blocks along z into
+	// thread-block clusters of that many (a K split adding its partial
+	// sums in distributed shared memory); the PTX declares it
+	// (.reqnctapercluster), so a plain launch forms them.
+	ClusterBlocks int `json:"cluster_blocks,omitempty"`
 	Args        []Arg    `json:"args"`
 	FLOPs       int64    `json:"flops"`
 	Bytes       int64    `json:"min_bytes"`

@@ -224,7 +224,7 @@ func (c *candidate) time(dev *cuda.Device, opt Options) (map[string]measuredSche
 	out := map[string]measuredSchedule{}
 	for _, k := range passes.Kernels(c.g) {
 		if key := passes.KernelKey(k); key != "" && costmodel.IsGemmAnchor(k.Anchor) {
-			out[key] = measuredSchedule{sched: ir.Schedule{Tile: k.Anchor.Sched.Tile, SplitK: max(k.Anchor.Sched.SplitK, 1)}}
+			out[key] = measuredSchedule{sched: ir.Schedule{Tile: k.Anchor.Sched.Tile, SplitK: max(k.Anchor.Sched.SplitK, 1), Reduce: k.Anchor.Sched.Reduce}}
 		}
 	}
 	for i, l := range c.res.Plan.Launches {
@@ -284,7 +284,7 @@ func ScoreTuning(g *ir.Graph, t *Tuning, p costmodel.Profile) (TuningScore, erro
 				continue
 			}
 			n++
-			k.Anchor.Sched.Tile, k.Anchor.Sched.SplitK = sched.Tile, max(sched.SplitK, 1)
+			k.Anchor.Sched.Tile, k.Anchor.Sched.SplitK, k.Anchor.Sched.Reduce = sched.Tile, max(sched.SplitK, 1), sched.Reduce
 			ns := k.Predict(p)
 			logs = append(logs, math.Log(ns/1e3/us))
 			if ns < pickNs {

@@ -82,6 +82,7 @@ type kernel struct {
 	b       *ir.Block
 	name    string
 	threads int // threads per block, also the maxntid annotation
+	cluster int // blocks per thread-block cluster along z, 0 for none
 	blocks  int
 	params  []*ir.Param
 }

@@ -3,6 +3,7 @@ package codegen
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -767,5 +768,68 @@ func TestPieceBanks(t *testing.T) {
 	}
 	if warpgroup == 0 {
 		t.Error("no warpgroup tile among the tensor-core tiles")
+	}
+}
+
+// TestClusterSplitK: on sm_90a a warpgroup tile's K split with
+// reduce=cluster is one launch, without a workspace, whose blocks form
+// clusters of the splits (.reqnctapercluster before its body) and add
+// their parked partial sums through distributed shared memory before the
+// 128-bit output stores; split through a workspace the same kernel needs
+// a second launch. Other targets refuse reduce=cluster.
+func TestClusterSplitK(t *testing.T) {
+	backendForTest(t)
+	tile := costmodel.Tile{BM: 128, BN: 128, BK: 64, TM: 64, TN: 32}
+	compile := func(target, reduce string) (*Result, error) {
+		g := channelsLast3x3(t, 2, 16, 32, 48, 8, 10)
+		for _, n := range g.Nodes {
+			if n.Op == ir.OpConv2D && n.Inputs[1].Type.Shape[2] == 3 {
+				n.Sched.Tile, n.Sched.SplitK, n.Sched.Reduce = tile.Ints(), 3, reduce
+			}
+		}
+		return Compile(g, Options{Precision: "fp16", Target: target})
+	}
+	conv3x3 := func(res *Result) []artifact.Launch {
+		var out []artifact.Launch
+		for _, l := range res.Plan.Launches {
+			if strings.Contains(l.Kernel, "conv3x3") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	res, err := compile("sm_90a", ir.ReduceCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := compile("sm_90a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, wl := conv3x3(res), conv3x3(ws)
+	if len(cl) != 1 || len(wl) != 2 {
+		t.Fatalf("split 3 is %d launches across a cluster and %d through a workspace, want 1 and 2", len(cl), len(wl))
+	}
+	l := cl[0]
+	if l.ClusterBlocks != 3 || l.Grid[2] != 3 || wl[0].ClusterBlocks != 0 {
+		t.Errorf("cluster launch: grid %v, %d blocks a cluster; workspace launch %d, want 3 of z 3, and 0", l.Grid, l.ClusterBlocks, wl[0].ClusterBlocks)
+	}
+	if len(l.Args) != len(wl[0].Args)-1 {
+		t.Errorf("cluster launch has %d args, the workspace one %d: want one less (no workspace)", len(l.Args), len(wl[0].Args))
+	}
+	body := entryBodies(string(res.PTX))[l.Kernel]
+	head, _, _ := strings.Cut(body, "\n{")
+	for _, want := range []string{".reqnctapercluster 1, 1, 3"} {
+		if !strings.Contains(head, want) {
+			t.Errorf("kernel %s's directives lack %q:\n%s", l.Kernel, want, head)
+		}
+	}
+	for _, want := range []string{"barrier.cluster.arrive", "barrier.cluster.wait", "mapa.shared::cluster.u64", "ld.shared::cluster.v4.f32", "st.global.v4.u32"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("kernel %s lacks %s", l.Kernel, want)
+		}
+	}
+	if _, err := compile("sm_90", ir.ReduceCluster); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("reduce=cluster for sm_90 (no wgmma core): got %v, want an unsupported error", err)
 	}
 }

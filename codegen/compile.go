@@ -306,6 +306,9 @@ func Compile(g *ir.Graph, opt Options) (*Result, error) {
 	}
 	t, _ := LookupTarget(res.Plan.Target)
 	ptx, err := be.Compile(res.LLVM, t)
+	if err == nil {
+		ptx, err = declareClusters(ptx, res.Plan.Launches)
+	}
 	if err != nil {
 		var be *BackendError
 		if errors.As(err, &be) {
@@ -531,6 +534,11 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 	a := kern.Anchor
 	t := costmodel.TileFromInts(a.Sched.Tile)
 	ways := max(a.Sched.SplitK, 1)
+	cluster := a.Sched.Reduce == ir.ReduceCluster
+	if cluster && !costmodel.ClusterReduce(t, ways, l.mod.hopper) {
+		return fmt.Errorf("%w: reduce=cluster with tile %v split %d: clusters add the splits of warpgroup tiles, 2 to %d of them, on sm_90a",
+			ErrUnsupported, t, ways, costmodel.MaxClusterSplit)
+	}
 	pi, padded := costmodel.PaddedInputOf(a)
 	var ws *bufRef
 	size, paddedAt := costmodel.WorkspaceBytes(a)
@@ -573,9 +581,13 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 			p = paddedProblem(c, p, pi, paddedIn(c))
 		}
 		c.describe(desc)
-		sk := splitK{Ways: ways}
+		sk := splitK{Ways: ways, Cluster: cluster}
 		if ways > 1 {
 			sk.Slice = costmodel.KSlice(p.K, ways, t.BK)
+		}
+		if cluster {
+			c.k.cluster = ways
+		} else if ways > 1 {
 			sk.Workspace = c.k.asFloatPtr(wsParam(c))
 		}
 		if t.TensorCore() {
@@ -591,7 +603,7 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 	if err := l.emitKernel(kern, "", t.Threads(), ws, main); err != nil {
 		return err
 	}
-	if ways > 1 {
+	if ways > 1 && !cluster {
 		launches = append(launches, "reduce")
 		err := l.emitKernel(kern, "", costmodel.MapThreads, ws, func(c *nodeKernel) (launchShape, error) {
 			p, desc, err := gemmProblemOf(c)
@@ -670,7 +682,7 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 	}
 	k.fn.SetName(name)
 	launch := artifact.Launch{Kernel: name, Grid: shape.grid, Block: [3]int{shape.block, 1, 1},
-		SharedBytes: shape.shared, FLOPs: kern.ModelFLOPs(), Bytes: kern.MinBytes() * l.esize / 4}
+		SharedBytes: shape.shared, ClusterBlocks: k.cluster, FLOPs: kern.ModelFLOPs(), Bytes: kern.MinBytes() * l.esize / 4}
 	for _, n := range kern.Nodes {
 		launch.Ops = append(launch.Ops, n.Op.Name)
 		if n.Origin != "" {

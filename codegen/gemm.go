@@ -69,6 +69,10 @@ func (s half8Src) index(k *kernel) value.Value {
 type splitK struct {
 	Ways, Slice int
 	Workspace   value.Value
+	// Cluster says the Ways blocks of a split form a thread-block cluster
+	// and add their partial sums in distributed shared memory (no
+	// workspace, no second kernel).
+	Cluster bool
 }
 
 // gemmBlock is what every GEMM core knows of its block: tile origin,

@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"strings"
 
 	llir "github.com/llir/llvm/ir"
 	"github.com/llir/llvm/ir/constant"
@@ -308,7 +309,8 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	// of touching eight rows at once: eight n per thread, in 128-bit
 	// accesses, where the problem stores eight at a time.
 	cs := k.sharedFloats(ab)
-	vec := blk.ways == 1 && p.store8 != nil && p.N%8 == 0
+	cluster := blk.sk.Cluster
+	vec := (blk.ways == 1 || cluster) && p.store8 != nil && p.N%8 == 0
 	k.barrier()
 	for pass := 0; pass < warpRows; pass++ {
 		k.ifThen(k.icmp(enum.IPredEQ, wm, ci(pass)), func() {
@@ -335,6 +337,13 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 				}
 			}
 		})
+		if cluster {
+			// Every block of the cluster has parked this pass's rows.
+			k.clusterBarrier()
+			blk.clusterSum(k, cs, pass*warpM, warpM, cld, vec)
+			k.clusterBarrier() // nobody reads them any more
+			continue
+		}
 		k.barrier()
 		if vec {
 			pieces := warpM * t.BN / 8
@@ -365,6 +374,103 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	shape := blk.launch()
 	shape.shared = dynamicBytes
 	return shape
+}
+
+// clusterSum is the epilogue of a K split whose blocks form a cluster
+// (splitK.Cluster): each block has parked its partial sums of the rows
+// from row0 (rows of cld floats in cs), and takes its share of them: the
+// cluster's parked values added up, in split order, read through
+// distributed shared memory, then stored as the problem stores (eight at
+// a time with vec).
+func (b *gemmBlock) clusterSum(k *kernel, cs value.Value, row0, rows, cld int, vec bool) {
+	t, p := b.t, b.p
+	width := 1
+	if vec {
+		width = 8
+	}
+	items := rows * t.BN / width
+	share := ceilDiv(items, b.ways)
+	rank := k.rem(k.ctaid('z'), b.ways)
+	for e := 0; e < share; e += t.Threads() {
+		idx := k.add(k.tid(), ci(e))
+		lin := k.add(k.mul(rank, ci(share)), idx)
+		row, col := k.div(lin, t.BN/width), k.mul(k.rem(lin, t.BN/width), ci(width))
+		m, n := k.add(b.m0, k.add(ci(row0), row)), k.add(b.n0, col)
+		ok := k.and(k.lt(m, ci(p.M)), k.lt(n, ci(p.N)))
+		if e+t.Threads() > share {
+			ok = k.and(ok, k.lt(idx, ci(share)))
+		}
+		if share*b.ways > items {
+			ok = k.and(ok, k.lt(lin, ci(items)))
+		}
+		k.ifThen(ok, func() {
+			var addr value.Value = k.b.NewPtrToInt(k.sharedFloatAt(cs, k.madd(row, cld, col)), types.I64)
+			sum := make([]value.Value, width)
+			for i := range sum {
+				sum[i] = cf(0)
+			}
+			for r := 0; r < b.ways; r++ {
+				for i := 0; i < width; i += 4 {
+					at := addr
+					if i > 0 {
+						// (4 floats further along the row)
+						at = k.b.NewAdd(addr, constant64(int64(4*i)))
+					}
+					part := k.loadCluster(at, ci(r), min(width, 4))
+					for j, v := range part {
+						sum[i+j] = k.fadd(sum[i+j], v)
+					}
+				}
+			}
+			if vec {
+				p.store8(k, b.z, m, n, sum)
+				return
+			}
+			p.store(k, b.z, m, n, sum[0])
+		})
+	}
+}
+
+// loadCluster reads n (1 or 4) consecutive floats at shared address addr
+// (16-byte aligned for 4) in the shared memory of the cluster's block of
+// rank rank: mapa gives the address there, ld.shared::cluster reads it.
+func (k *kernel) loadCluster(addr, rank value.Value, n int) []value.Value {
+	outs, cons := make([]string, n), make([]string, 0, n+3)
+	fields := make([]types.Type, n)
+	for i := range outs {
+		outs[i] = fmt.Sprintf("$%d", i)
+		cons = append(cons, "=f")
+		fields[i] = f32
+	}
+	cons = append(cons, "l", "r", "~{memory}")
+	vec, dst := "", outs[0]
+	if n > 1 {
+		vec, dst = fmt.Sprintf(".v%d", n), "{"+strings.Join(outs, ", ")+"}"
+	}
+	text := fmt.Sprintf("{\n\t.reg .b64 %%peer;\n\tmapa.shared::cluster.u64 %%peer, $%d, $%d;\n\tld.shared::cluster%s.f32 %s, [%%peer];\n\t}",
+		n, n+1, vec, dst)
+	var ret types.Type = f32 // one output is returned as itself
+	if n > 1 {
+		ret = types.NewStruct(fields...)
+	}
+	a := llir.NewInlineAsm(types.NewPointer(types.NewFunc(ret, types.I64, i32)), text, strings.Join(cons, ","))
+	a.SideEffect = true
+	r := k.b.NewCall(a, addr, rank)
+	if n == 1 {
+		return []value.Value{r}
+	}
+	out := make([]value.Value, n)
+	for i := range out {
+		out[i] = k.b.NewExtractValue(r, uint64(i))
+	}
+	return out
+}
+
+// clusterBarrier waits until every thread of the thread-block cluster
+// has arrived: shared memory written before it in any of the cluster's
+// blocks is visible to all after it (arrive releases, wait acquires).
+func (k *kernel) clusterBarrier() {
+	k.asm("barrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;")
 }
 
 // loadFloat4 reads cs[idx .. idx+3] of a sharedFloats view (idx a

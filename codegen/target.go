@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"cnnc/artifact"
 )
 
 // The NVPTX target: triple, data layout and the backend tool's flags live
@@ -63,6 +65,31 @@ func raiseHopper(ptx []byte) []byte {
 }
 
 var versionLine = regexp.MustCompile(`(?m)^\.version \d+\.\d+`)
+
+// declareClusters gives each kernel of a launch with ClusterBlocks its
+// cluster shape, 1 x 1 x ClusterBlocks, as the PTX directive
+// .reqnctapercluster before the kernel's body (neither llc-19 nor the GPU
+// machine's clang-16 writes it): launched the plain way, its blocks then
+// form clusters.
+func declareClusters(ptx []byte, launches []artifact.Launch) ([]byte, error) {
+	s := string(ptx)
+	for _, l := range launches {
+		if l.ClusterBlocks == 0 {
+			continue
+		}
+		entry := strings.Index(s, ".entry "+l.Kernel+"(")
+		if entry < 0 {
+			return nil, fmt.Errorf("kernel %s is not in the PTX", l.Kernel)
+		}
+		body := strings.Index(s[entry:], "\n{")
+		if body < 0 {
+			return nil, fmt.Errorf("kernel %s has no body in the PTX", l.Kernel)
+		}
+		at := entry + body
+		s = s[:at] + fmt.Sprintf("\n.reqnctapercluster 1, 1, %d", l.ClusterBlocks) + s[at:]
+	}
+	return []byte(s), nil
+}
 
 // DefaultTarget is the target when none is given.
 const DefaultTarget = "sm_80"

@@ -387,9 +387,10 @@ func caseName(ci int) string {
 }
 
 // TestGPUWgmma runs the schedule cases on the tensor-core tiles of one
-// warpgroup per 64 rows compiled for sm_90a, where they run on wgmma, on
-// a Hopper card (skipped elsewhere), against the fp32 interpreter as
-// TestGPUTensorCore does.
+// warpgroup per 64 rows compiled for sm_90a, where they run on wgmma (K
+// split too, its partial sums added through a workspace or across a
+// thread-block cluster), on a Hopper card (skipped elsewhere), against
+// the fp32 interpreter as TestGPUTensorCore does.
 func TestGPUWgmma(t *testing.T) {
 	dev := openGPU(t)
 	card, err := bench.DeviceTarget(dev)
@@ -402,24 +403,36 @@ func TestGPUWgmma(t *testing.T) {
 	target := "sm_90a"
 	n := 0
 	for ci := range scheduleCases {
-		for _, tile := range costmodel.TensorCoreTiles {
-			if !tile.WarpgroupTile() {
-				continue
-			}
-			for _, split := range []int{1, 2} {
-				g, inputs, want := scheduled(t, ci, tile, split)
-				got, err := compileAndRunTarget(dev, g, 0, "fp16", "", target, t.TempDir(), inputs)
-				if err != nil {
-					t.Fatalf("%s with %v split %d: %v", g.Name, tile, split, err)
+		t.Run(caseName(ci), func(t *testing.T) {
+			for _, tile := range costmodel.TensorCoreTiles {
+				if !tile.WarpgroupTile() {
+					continue
 				}
-				for k := range got {
-					if e := interp.RelL2(got[k], want[k]); !(e <= 1e-2) {
-						t.Errorf("%s with tile %v split_k %d on wgmma: relative L2 error %.3g", g.Name, tile, split, e)
+				// K unsplit, split in two through a workspace, and split in two
+				// and three across a cluster.
+				for _, s := range []struct {
+					split  int
+					reduce string
+				}{{1, ""}, {2, ""}, {2, ir.ReduceCluster}, {3, ir.ReduceCluster}} {
+					g, inputs, want := scheduled(t, ci, tile, s.split)
+					for _, n := range g.Nodes {
+						if costmodel.IsGemmAnchor(n) {
+							n.Sched.Reduce = s.reduce
+						}
 					}
+					got, err := compileAndRunTarget(dev, g, 0, "fp16", "", target, t.TempDir(), inputs)
+					if err != nil {
+						t.Fatalf("%s with %v split %d %s: %v", g.Name, tile, s.split, s.reduce, err)
+					}
+					for k := range got {
+						if e := interp.RelL2(got[k], want[k]); !(e <= 1e-2) {
+							t.Errorf("%s with tile %v split_k %d %s on wgmma: relative L2 error %.3g", g.Name, tile, s.split, s.reduce, e)
+						}
+					}
+					n++
 				}
-				n++
 			}
-		}
+		})
 	}
 	if n == 0 {
 		t.Error("no tensor-core tile runs on wgmma")
@@ -445,10 +458,16 @@ func TestCompileSchedules(t *testing.T) {
 				if _, err := codegen.Compile(g, codegen.Options{Model: g.Name, Precision: precision}); err != nil {
 					t.Errorf("%s with tile %v split_k %d: %v", g.Name, tile, split, err)
 				}
-				if tile.WarpgroupTile() && split == 1 {
-					// The wgmma core, which only Hopper runs (TestGPUWgmma).
+				if tile.WarpgroupTile() {
+					// The wgmma core, which only Hopper runs (TestGPUWgmma),
+					// its split adding up across a cluster.
+					for _, n := range g.Nodes {
+						if costmodel.IsGemmAnchor(n) {
+							n.Sched.Reduce = costmodel.ReduceOf(tile, split, true)
+						}
+					}
 					if _, err := codegen.Compile(g, codegen.Options{Model: g.Name, Precision: precision, Target: "sm_90a"}); err != nil {
-						t.Errorf("%s with tile %v for sm_90a: %v", g.Name, tile, err)
+						t.Errorf("%s with tile %v split_k %d for sm_90a: %v", g.Name, tile, split, err)
 					}
 				}
 			}

@@ -38,11 +38,19 @@ type Schedule struct {
 	Kernel int
 	Tile   []int
 	SplitK int
+	// Reduce is how a split K's partial sums meet: "" through a float
+	// workspace and a second kernel, ReduceCluster in the distributed
+	// shared memory of a thread-block cluster of the splits (Hopper).
+	Reduce string
 	// Layout is how the node's 4-D output is laid out in memory: "" for
 	// NCHW, LayoutNHWC for channels last. The IR's shapes and the
 	// interpreter stay NCHW; only addresses change.
 	Layout string
 }
+
+// ReduceCluster is Schedule.Reduce for split-K partial sums added across
+// a thread-block cluster.
+const ReduceCluster = "cluster"
 
 // LayoutNHWC is the channels-last memory layout of a 4-D value.
 const LayoutNHWC = "nhwc"
@@ -57,10 +65,11 @@ func LayoutOf(v *Value) string {
 }
 
 // String prints the schedule as the text form writes it after a node's
-// type: "[k3]" or "[k3 tile=64,64,8,4,4 split_k=2 layout=nhwc]"; "" when
+// type: "[k3]" or "[k3 tile=64,64,8,4,4 split_k=2 reduce=cluster
+// layout=nhwc]"; "" when
 // empty.
 func (s Schedule) String() string {
-	if s.Kernel == 0 && len(s.Tile) == 0 && s.SplitK <= 1 && s.Layout == "" {
+	if s.Kernel == 0 && len(s.Tile) == 0 && s.SplitK <= 1 && s.Reduce == "" && s.Layout == "" {
 		return ""
 	}
 	out := "[k" + strconv.Itoa(s.Kernel)
@@ -73,6 +82,9 @@ func (s Schedule) String() string {
 	}
 	if s.SplitK > 1 {
 		out += " split_k=" + strconv.Itoa(s.SplitK)
+	}
+	if s.Reduce != "" {
+		out += " reduce=" + s.Reduce
 	}
 	if s.Layout != "" {
 		out += " layout=" + s.Layout

@@ -458,6 +458,15 @@ func (p *parser) schedule(n *Node) error {
 			if n.Sched.SplitK, err = strconv.Atoi(w.text); err != nil || n.Sched.SplitK < 1 {
 				return fmt.Errorf("split_k %q, want a positive integer", w.text)
 			}
+		case "reduce":
+			w, err := p.expect('w')
+			if err != nil {
+				return err
+			}
+			if w.text != ReduceCluster {
+				return fmt.Errorf("reduce %q, want %s (a workspace is the default and not written)", w.text, ReduceCluster)
+			}
+			n.Sched.Reduce = w.text
 		case "layout":
 			w, err := p.expect('w')
 			if err != nil {

@@ -22,10 +22,10 @@ func Tile(g *ir.Graph, c *Context) error {
 		if !costmodel.IsGemmAnchor(a) {
 			continue
 		}
-		a.Sched.Tile, a.Sched.SplitK = costmodel.DefaultTile.Ints(), 1
+		a.Sched.Tile, a.Sched.SplitK, a.Sched.Reduce = costmodel.DefaultTile.Ints(), 1, ""
 		before := k.Predict(c.Profile)
 		if s, ok := c.Tuned[KernelKey(k)]; ok && tunedValid(k, s, c.Precision) {
-			a.Sched.Tile, a.Sched.SplitK = s.Tile, s.SplitK
+			setSchedule(a, costmodel.TileFromInts(s.Tile), s.SplitK, c.Profile)
 			c.decide(Decision{Pass: "tile", Kernel: a.Describe(), What: fmt.Sprintf("tuned tile %s", a.Sched),
 				BeforeNs: before, AfterNs: k.Predict(c.Profile), Taken: true})
 			continue
@@ -94,13 +94,20 @@ func bestScheduleOf(k *Kernel, p costmodel.Profile, tiles []costmodel.Tile) (ir.
 			if !scheduleValid(t, kk, s) {
 				continue
 			}
-			a.Sched.Tile, a.Sched.SplitK = t.Ints(), s
+			setSchedule(a, t, s, p)
 			if ns := k.Predict(p); ns < bestNs {
 				best, bestNs = a.Sched, ns
 			}
 		}
 	}
 	return best, bestNs
+}
+
+// setSchedule puts GEMM anchor a on tile t with K split split ways, its
+// partial sums added across a cluster where the card has them
+// (costmodel.ClusterReduce; Profile.Wgmma says it is Hopper).
+func setSchedule(a *ir.Node, t costmodel.Tile, split int, p costmodel.Profile) {
+	a.Sched.Tile, a.Sched.SplitK, a.Sched.Reduce = t.Ints(), split, costmodel.ReduceOf(t, split, p.Wgmma)
 }
 
 // predictBest is a kernel's predicted time at its best schedule (GEMM

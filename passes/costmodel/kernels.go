@@ -213,6 +213,27 @@ func IsGemmAnchor(n *ir.Node) bool {
 	return (n.Op == ir.OpConv2D && !IsDepthwise(n)) || n.Op == ir.OpGemm || n.Op == ir.OpMatMul
 }
 
+// MaxClusterSplit is the largest K split whose partial sums are added
+// across a thread-block cluster (8 blocks: the portable cluster size).
+const MaxClusterSplit = 8
+
+// ClusterReduce says a K split of tile t adds its partial sums across a
+// thread-block cluster of its splits, each block reading the others'
+// parked accumulators through distributed shared memory, instead of in a
+// float workspace that a second kernel adds up: on Hopper (clusters are
+// sm_90's), for the tensor-core tiles of one warpgroup per 64 rows.
+func ClusterReduce(t Tile, split int, hopper bool) bool {
+	return hopper && t.WarpgroupTile() && split > 1 && split <= MaxClusterSplit
+}
+
+// ReduceOf is the Schedule.Reduce of tile t split split ways.
+func ReduceOf(t Tile, split int, hopper bool) string {
+	if ClusterReduce(t, split, hopper) {
+		return ir.ReduceCluster
+	}
+	return ""
+}
+
 // KSlice is the K range each split of a split-K GEMM covers, a multiple
 // of the tile's BK.
 func KSlice(k, splitK, bk int) int {

@@ -82,7 +82,7 @@ func nextPow2(n int) int {
 // partial sums (float), then a padded input (half), each starting
 // 256-byte aligned; 0 for none.
 func WorkspaceBytes(n *ir.Node) (total, paddedAt int64) {
-	if k := n.Sched.SplitK; k > 1 {
+	if k := n.Sched.SplitK; k > 1 && n.Sched.Reduce != ir.ReduceCluster {
 		m, nn, _, batch := GemmShape(n)
 		total = alignWorkspace(int64(m) * int64(nn) * int64(batch) * 4 * int64(k))
 	}

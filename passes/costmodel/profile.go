@@ -91,7 +91,8 @@ type Profile struct {
 
 	// How the kernels are compiled, set by the compiler (not a property
 	// of the card, so never read from a profile file): Wgmma says the
-	// target runs warpgroup tiles on wgmma (sm_90a), HalfStorage that
+	// target runs warpgroup tiles on wgmma and adds their split-K partial
+	// sums across thread-block clusters (sm_90a), HalfStorage that
 	// tensors are stored in fp16 (half the bytes of their f32 type).
 	Wgmma       bool `json:"-"`
 	HalfStorage bool `json:"-"`
