@@ -70,21 +70,21 @@ type Arg struct {
 
 // Launch is one kernel launch of the launch list, in order.
 type Launch struct {
-	Kernel      string   `json:"kernel"`
-	Grid        [3]int   `json:"grid"`
-	Block       [3]int   `json:"block"`
-	SharedBytes int      `json:"shared_bytes"`
+	Kernel      string `json:"kernel"`
+	Grid        [3]int `json:"grid"`
+	Block       [3]int `json:"block"`
+	SharedBytes int    `json:"shared_bytes"`
 	// ClusterBlocks, where not 0, groups the grid's blocks along z into
 	// thread-block clusters of that many (a K split adding its partial
 	// sums in distributed shared memory); the PTX declares it
 	// (.reqnctapercluster), so a plain launch forms them.
-	ClusterBlocks int `json:"cluster_blocks,omitempty"`
-	Args        []Arg    `json:"args"`
-	FLOPs       int64    `json:"flops"`
-	Bytes       int64    `json:"min_bytes"`
-	PredictedNs float64  `json:"predicted_ns,omitempty"`
-	Layers      []string `json:"layers"` // the ONNX nodes it computes
-	Ops         []string `json:"ops"`    // the IR ops it computes
+	ClusterBlocks int      `json:"cluster_blocks,omitempty"`
+	Args          []Arg    `json:"args"`
+	FLOPs         int64    `json:"flops"`
+	Bytes         int64    `json:"min_bytes"`
+	PredictedNs   float64  `json:"predicted_ns,omitempty"`
+	Layers        []string `json:"layers"` // the ONNX nodes it computes
+	Ops           []string `json:"ops"`    // the IR ops it computes
 }
 
 // Paths returns the plan and weights paths that belong beside ptxPath.
