@@ -14,14 +14,32 @@ import (
 )
 
 // TestScoreTuningResNet50: the cost model, on the H100 profile with
-// wgmma, ranks the 18 schedules measured for each of ResNet-50's 54 GEMM
-// kernels at batch 32 (an H100 tuning file, bench/results) well enough
-// that the measured time of its favourites is within 12% of the fastest
-// ones' (10.6% with WgmmaEff 0.8; 14.6-15% from 0.5 to 0.7). The file's kernels were named by torchvision's ONNX nodes; they
-// are matched to this ResNet-50's by launch order, each checked to be the
-// same kind of convolution.
+// wgmma, ranks the schedules measured for each of ResNet-50's GEMM
+// kernels at batch 32 in two H100 tuning files (bench/results) well
+// enough that the measured time of its favourites is within 12% of the
+// fastest ones'. The first file (18 schedules for each of 54 kernels) was
+// measured before fuse-shortcut-conv and cluster split-K: 10.6% with
+// WgmmaEff 0.8 (14.6-15% from 0.5 to 0.7). The second (17 for each of
+// 50) after them: 10.6% with ClusterByteCost 1 and 2 (19% at 0, 17% at
+// 0.5, 13% at 3). The files' kernels were named by torchvision's ONNX
+// nodes; they are matched to this ResNet-50's by launch order, each
+// checked to be the same kind of convolution.
 func TestScoreTuningResNet50(t *testing.T) {
-	tun, err := ReadTuning("results/fp16-h100-2026-11-26-f6a97f8/resnet50_b32_fp16.tune.json")
+	for _, c := range []struct {
+		file    string
+		disable []string
+	}{
+		{"results/fp16-h100-2026-11-26-f6a97f8/resnet50_b32_fp16.tune.json", []string{"fuse-shortcut-conv"}},
+		{"results/fp16-h100-2026-11-26-aa52eea/resnet50_b32_fp16.tune.json", nil},
+	} {
+		t.Run(strings.Split(c.file, "/")[1], func(t *testing.T) { scoreResNet50(t, c.file, c.disable) })
+	}
+}
+
+// scoreResNet50 scores the cost model on a ResNet-50 tuning file, the
+// -O2 pipeline run without the passes disable names.
+func scoreResNet50(t *testing.T, file string, disable []string) {
+	tun, err := ReadTuning(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,10 +52,7 @@ func TestScoreTuningResNet50(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Wgmma = true
-	// The file was measured before fuse-shortcut-conv, which merges four
-	// of its kernels into four others.
-	opt := passes.Options{OptLevel: 2, Precision: tun.Precision, Profile: p, Disable: []string{"fuse-shortcut-conv"}}
-	if _, err := passes.Run(g, opt); err != nil {
+	if _, err := passes.Run(g, passes.Options{OptLevel: 2, Precision: tun.Precision, Profile: p, Disable: disable}); err != nil {
 		t.Fatal(err)
 	}
 	p.HalfStorage = true
@@ -70,7 +85,7 @@ func TestScoreTuningResNet50(t *testing.T) {
 	}
 	t.Logf("%d kernels, %d candidates: picks %.1f us, best %.1f us; ln(predicted/measured) %.2f +- %.2f",
 		s.Kernels, s.Candidates, s.PickedUs, s.BestUs, s.LogErrMean, s.LogErrSD)
-	if s.Kernels != len(tun.Kernels) || s.Candidates < 17*s.Kernels {
+	if s.Kernels != len(tun.Kernels) || s.Candidates < 16*s.Kernels {
 		t.Errorf("scored %d kernels and %d candidates of %d kernels", s.Kernels, s.Candidates, len(tun.Kernels))
 	}
 	if s.PickedUs > 1.12*s.BestUs {

@@ -220,8 +220,11 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 				Threads: costmodel.MapThreads, Blocks: costmodel.MapBlocks(int64(pi.N) * int64(pi.Hp) * int64(pi.Wp))})
 		}
 		out = append(out, ck)
+		partial := int64(m) * int64(nn) * int64(batch) * 4 * int64(split)
+		if split > 1 && a.Sched.Reduce == ir.ReduceCluster {
+			out[len(out)-1].ClusterBytes = partial
+		}
 		if split > 1 && a.Sched.Reduce != ir.ReduceCluster {
-			partial := int64(m) * int64(nn) * int64(batch) * 4 * int64(split)
 			out[len(out)-1].WorkspaceBytes += partial // the partial sums are written once
 			out = append(out, costmodel.Kernel{Bytes: a.Out.Type.Bytes(), WorkspaceBytes: partial, Threads: costmodel.MapThreads,
 				Blocks: costmodel.MapBlocks(a.Out.Type.Elems())})

@@ -57,7 +57,17 @@ type Kernel struct {
 	// EpilogueLoads is the elements a GEMM epilogue loads from other
 	// tensors (a residual): each costs as much as a store.
 	EpilogueLoads int64
+	// ClusterBytes is the float partial sums a K split adds across a
+	// thread-block cluster (ClusterReduce): parked and read in shared
+	// memory, no DRAM traffic, but priced as ClusterByteCost bytes of it
+	// each (the cluster's barriers and remote reads are not free).
+	ClusterBytes int64
 }
+
+// ClusterByteCost is what one byte of partial sums added across a
+// cluster costs, in DRAM bytes: chosen with bench.ScoreTuning on an H100
+// tuning file of ResNet-50 at batch 32 (bench/results).
+const ClusterByteCost = 1.0
 
 // DRAMBytes is the kernel's minimum DRAM traffic with tensors stored in
 // fp16 (half) or fp32.
@@ -159,7 +169,7 @@ func (p Profile) Predict(k Kernel) Prediction {
 	// A grid on few SMs cannot keep enough loads in flight for the full
 	// bandwidth; one SM can pull about 2.5 times its even share.
 	memShare := math.Min(1, 2.5*float64(min(blocks, p.SMs))/float64(p.SMs))
-	memoryNs := float64(k.Bytes) / (bw * memShare) * 1e9
+	memoryNs := (float64(k.Bytes) + ClusterByteCost*float64(k.ClusterBytes)) / (bw * memShare) * 1e9
 	launchNs := p.LaunchUs * 1e3
 	pr := Prediction{ComputeNs: computeNs, MemoryNs: memoryNs, LaunchNs: launchNs, Waves: waves, WaveEff: waveEff}
 	body := math.Max(computeNs, memoryNs)
