@@ -537,7 +537,7 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 	cluster := a.Sched.Reduce == ir.ReduceCluster
 	if cluster && !costmodel.ClusterReduce(t, ways, l.mod.hopper) {
 		return fmt.Errorf("%w: reduce=cluster with tile %v split %d: clusters add the splits of warpgroup tiles, 2 to %d of them, on sm_90a",
-			ErrUnsupported, t, ways, costmodel.MaxClusterSplit)
+			ErrUnsupported, t, ways, costmodel.MaxClusterBlocks)
 	}
 	pi, padded := costmodel.PaddedInputOf(a)
 	var ws *bufRef

@@ -463,7 +463,10 @@ func TestCompileSchedules(t *testing.T) {
 					// its split adding up across a cluster.
 					for _, n := range g.Nodes {
 						if costmodel.IsGemmAnchor(n) {
-							n.Sched.Reduce = costmodel.ReduceOf(tile, split, true)
+							n.Sched.Reduce = ""
+							if costmodel.ClusterReduce(tile, split, true) {
+								n.Sched.Reduce = ir.ReduceCluster
+							}
 						}
 					}
 					if _, err := codegen.Compile(g, codegen.Options{Model: g.Name, Precision: precision, Target: "sm_90a"}); err != nil {

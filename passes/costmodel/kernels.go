@@ -213,22 +213,33 @@ func IsGemmAnchor(n *ir.Node) bool {
 	return (n.Op == ir.OpConv2D && !IsDepthwise(n)) || n.Op == ir.OpGemm || n.Op == ir.OpMatMul
 }
 
-// MaxClusterSplit is the largest K split whose partial sums are added
-// across a thread-block cluster (8 blocks: the portable cluster size).
-const MaxClusterSplit = 8
+// MaxClusterBlocks is the largest thread-block cluster a K split may
+// form (the portable cluster size).
+const MaxClusterBlocks = 8
 
-// ClusterReduce says a K split of tile t adds its partial sums across a
-// thread-block cluster of its splits, each block reading the others'
-// parked accumulators through distributed shared memory, instead of in a
-// float workspace that a second kernel adds up: on Hopper (clusters are
-// sm_90's), for the tensor-core tiles of one warpgroup per 64 rows.
+// MaxClusterSplit is the largest K split the tile pass adds across a
+// cluster (ReduceOf). Clusters of up to MaxClusterBlocks work (the tests
+// run 3), but on an H100 only pairs beat the workspace: ResNet-50's
+// layer3 3x3 on 128x256 split 2 took 25.2 us against 21.3 + 6.9 us,
+// while its layer4 3x3 split 4 took 28.4 us against 21.1 + 5.5 us, and
+// ResNet-18's layer3 3x3 on 128x64 split 4 46-48 us against 39 us
+// (bench/RESULTS.md, seventh session).
+const MaxClusterSplit = 2
+
+// ClusterReduce says a K split of tile t can add its partial sums
+// across a thread-block cluster of its splits, each block reading the
+// others' parked accumulators through distributed shared memory, instead
+// of in a float workspace that a second kernel adds up: on Hopper
+// (clusters are sm_90's), for the tensor-core tiles of one warpgroup per
+// 64 rows, 2 to MaxClusterBlocks splits.
 func ClusterReduce(t Tile, split int, hopper bool) bool {
-	return hopper && t.WarpgroupTile() && split > 1 && split <= MaxClusterSplit
+	return hopper && t.WarpgroupTile() && split > 1 && split <= MaxClusterBlocks
 }
 
-// ReduceOf is the Schedule.Reduce of tile t split split ways.
+// ReduceOf is the Schedule.Reduce the tile pass gives tile t split split
+// ways: a cluster up to MaxClusterSplit.
 func ReduceOf(t Tile, split int, hopper bool) string {
-	if ClusterReduce(t, split, hopper) {
+	if ClusterReduce(t, split, hopper) && split <= MaxClusterSplit {
 		return ir.ReduceCluster
 	}
 	return ""

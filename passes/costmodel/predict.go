@@ -95,6 +95,14 @@ func (p Prediction) String() string {
 		p.Ns/1e3, p.Bound, p.ComputeNs/1e3, p.MemoryNs/1e3, p.Waves, 100*p.WaveEff)
 }
 
+// Slots is how many blocks of k the card runs at once: a wave.
+func (p Profile) Slots(k Kernel) int {
+	if p.wgmma(k) {
+		k.Shared = k.Tile.WgmmaShared()
+	}
+	return p.SMs * p.Resident(k)
+}
+
 // Resident is how many blocks of k fit on one SM at once.
 func (p Profile) Resident(k Kernel) int {
 	threads := max(k.Threads, 1)
