@@ -9,6 +9,7 @@ import (
 
 	"cnnc/frontend/onnx"
 	"cnnc/frontend/onnx/onnxbuild"
+	"cnnc/ir"
 	"cnnc/passes"
 	"cnnc/passes/costmodel"
 )
@@ -90,5 +91,35 @@ func scoreResNet50(t *testing.T, file string, disable []string) {
 	}
 	if s.PickedUs > 1.12*s.BestUs {
 		t.Errorf("the cost model's favourites measure %.1f us, %.2fx the fastest candidates' %.1f us", s.PickedUs, s.PickedUs/s.BestUs, s.BestUs)
+	}
+}
+
+// TestTuningReduce: a tuning file written before kernels recorded their
+// split's Reduce still names it in the tried schedule that measured the
+// kernel's time, and Schedules reads it from there: this session's H100
+// file tuned ResNet-50's layer3 3x3 convolutions onto 128x256 split 2
+// across a cluster, and its unsplit kernels have no Reduce.
+func TestTuningReduce(t *testing.T) {
+	tun, err := ReadTuning("results/fp16-h100-2026-11-26-aa52eea/resnet50_b32_fp16.tune.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheds := tun.Schedules()
+	clusters, split1 := 0, 0
+	for _, k := range tun.Kernels {
+		got := scheds[k.Key].Reduce
+		switch {
+		case k.Reduce != "":
+			t.Errorf("%s records reduce %q: the file predates the field", k.Kernel, k.Reduce)
+		case k.SplitK <= 1 && got != "":
+			t.Errorf("%s is unsplit, its schedule says reduce=%s", k.Kernel, got)
+		case k.SplitK <= 1:
+			split1++
+		case got == ir.ReduceCluster:
+			clusters++
+		}
+	}
+	if clusters < 6 || split1 == 0 {
+		t.Errorf("%d kernels split across a cluster, %d unsplit; want layer3's six 3x3 among the first", clusters, split1)
 	}
 }

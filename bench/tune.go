@@ -51,6 +51,7 @@ type TunedKernel struct {
 	Kernel      string  `json:"kernel"`
 	Tile        []int   `json:"tile"`
 	SplitK      int     `json:"split_k"`
+	Reduce      string  `json:"reduce,omitempty"` // ir.Schedule.Reduce
 	Us          float64 `json:"measured_us"`
 	CostModelUs float64 `json:"cost_model_us"` // on the cost model's schedule
 	CostModel   string  `json:"cost_model_schedule"`
@@ -62,9 +63,24 @@ type TunedKernel struct {
 func (t *Tuning) Schedules() map[string]ir.Schedule {
 	out := map[string]ir.Schedule{}
 	for _, k := range t.Kernels {
-		out[k.Key] = ir.Schedule{Tile: k.Tile, SplitK: k.SplitK}
+		out[k.Key] = ir.Schedule{Tile: k.Tile, SplitK: k.SplitK, Reduce: k.reduce()}
 	}
 	return out
+}
+
+// reduce is the kernel's Reduce; files written before it was recorded
+// name it only in the tried schedule that measured the kernel's time.
+func (k TunedKernel) reduce() string {
+	if k.Reduce != "" {
+		return k.Reduce
+	}
+	for _, text := range slices.Sorted(maps.Keys(k.Tried)) {
+		s, err := ir.ParseSchedule(text)
+		if err == nil && k.Tried[text] == k.Us && slices.Equal(s.Tile, k.Tile) && max(s.SplitK, 1) == max(k.SplitK, 1) {
+			return s.Reduce
+		}
+	}
+	return ""
 }
 
 // ReadTuning reads a tuning file.
@@ -174,7 +190,7 @@ func Tune(dev *cuda.Device, opt Options) (*Tuning, error) {
 	}
 	for _, key := range order {
 		b, c := best[key], base[key]
-		t.Kernels = append(t.Kernels, TunedKernel{Key: key, Kernel: c.kernel, Tile: b.sched.Tile, SplitK: b.sched.SplitK,
+		t.Kernels = append(t.Kernels, TunedKernel{Key: key, Kernel: c.kernel, Tile: b.sched.Tile, SplitK: b.sched.SplitK, Reduce: b.sched.Reduce,
 			Us: b.us, CostModelUs: c.us, CostModel: c.sched.String(), Tried: tried[key]})
 		t.CostModelUs += c.us
 		t.TunedUs += b.us

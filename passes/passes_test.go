@@ -544,3 +544,54 @@ func TestShortcutConvResNet50(t *testing.T) {
 		t.Errorf("%d projection shortcuts summed in a GEMM, want ResNet-50's 4; kernels: %v", fused, kernelOps(g))
 	}
 }
+
+// TestTileClusters: on Hopper the tile pass adds no K split across a
+// cluster of its own (the cost model does not tell when one pays), takes
+// one from a tuned schedule, and not for a split too large for a cluster
+// or off Hopper.
+func TestTileClusters(t *testing.T) {
+	compile := func(wgmma bool, tuned map[string]ir.Schedule) *ir.Graph {
+		g, err := onnx.Import(onnxbuild.ResNet50(1, 1).Bytes(), "resnet50.onnx", "", onnx.Options{Batch: 32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := h100(t)
+		p.Wgmma = wgmma
+		if _, err := Run(g, Options{OptLevel: 2, Verify: true, Profile: p, Precision: "fp16", Tuned: tuned, Model: g.Name}); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	g := compile(true, nil)
+	var keys []string
+	for _, k := range Kernels(g) {
+		if !costmodel.IsGemmAnchor(k.Anchor) {
+			continue
+		}
+		if w := k.Anchor.Inputs[1].Type.Shape; len(w) == 4 && w[2] == 3 {
+			keys = append(keys, KernelKey(k))
+		}
+		if k.Anchor.Sched.Reduce != "" {
+			t.Errorf("%s: untuned, reduce=%s", k.Anchor.Describe(), k.Anchor.Sched.Reduce)
+		}
+	}
+	tile := costmodel.Tile{BM: 128, BN: 256, BK: 64, TM: 64, TN: 64}
+	tuned := map[string]ir.Schedule{
+		keys[len(keys)-1]: {Tile: tile.Ints(), SplitK: 2, Reduce: ir.ReduceCluster},
+		keys[len(keys)-2]: {Tile: tile.Ints(), SplitK: 16, Reduce: ir.ReduceCluster},
+	}
+	for _, wgmma := range []bool{true, false} {
+		got := map[string]string{}
+		for _, k := range Kernels(compile(wgmma, tuned)) {
+			got[KernelKey(k)] = k.Anchor.Sched.Reduce
+		}
+		want := ""
+		if wgmma {
+			want = ir.ReduceCluster
+		}
+		if got[keys[len(keys)-1]] != want || got[keys[len(keys)-2]] != "" {
+			t.Errorf("wgmma %v: tuned reduce=cluster split 2 gave %q, split 16 %q; want %q and none", wgmma,
+				got[keys[len(keys)-1]], got[keys[len(keys)-2]], want)
+		}
+	}
+}

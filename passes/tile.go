@@ -25,7 +25,12 @@ func Tile(g *ir.Graph, c *Context) error {
 		a.Sched.Tile, a.Sched.SplitK, a.Sched.Reduce = costmodel.DefaultTile.Ints(), 1, ""
 		before := k.Predict(c.Profile)
 		if s, ok := c.Tuned[KernelKey(k)]; ok && tunedValid(k, s, c.Precision) {
-			setSchedule(a, costmodel.TileFromInts(s.Tile), s.SplitK, c.Profile)
+			t := costmodel.TileFromInts(s.Tile)
+			reduce := ""
+			if s.Reduce == ir.ReduceCluster && costmodel.ClusterReduce(t, s.SplitK, c.Profile.Wgmma) {
+				reduce = ir.ReduceCluster
+			}
+			setSchedule(a, t, s.SplitK, reduce)
 			c.decide(Decision{Pass: "tile", Kernel: a.Describe(), What: fmt.Sprintf("tuned tile %s", a.Sched),
 				BeforeNs: before, AfterNs: k.Predict(c.Profile), Taken: true})
 			continue
@@ -34,9 +39,11 @@ func Tile(g *ir.Graph, c *Context) error {
 		if f := c.ForceTile; f != nil && slices.Contains(tiles, *f) {
 			tiles = []costmodel.Tile{*f}
 		}
-		best, bestNs := bestScheduleOf(k, c.Profile, tiles)
+		// Clusters only where tuning measures them (see costmodel.ReduceOf).
+		clusters := c.ForceTile != nil
+		best, bestNs := bestScheduleOf(k, c.Profile, tiles, clusters)
 		if math.IsInf(bestNs, 1) { // the forced tile does not fit this kernel
-			best, bestNs = bestSchedule(k, c.Profile, c.Precision)
+			best, bestNs = bestScheduleOf(k, c.Profile, candidateTiles(c.Precision), clusters)
 		}
 		a.Sched = best
 		c.decide(Decision{Pass: "tile", Kernel: a.Describe(), What: fmt.Sprintf("tile %s", best),
@@ -78,12 +85,12 @@ func candidateTiles(precision string) []costmodel.Tile {
 // the one with the best predicted time (the kernel's schedule is left as
 // it was).
 func bestSchedule(k *Kernel, p costmodel.Profile, precision string) (ir.Schedule, float64) {
-	return bestScheduleOf(k, p, candidateTiles(precision))
+	return bestScheduleOf(k, p, candidateTiles(precision), false)
 }
 
 // bestScheduleOf is bestSchedule over the given tiles (an infinite time
 // when none is valid).
-func bestScheduleOf(k *Kernel, p costmodel.Profile, tiles []costmodel.Tile) (ir.Schedule, float64) {
+func bestScheduleOf(k *Kernel, p costmodel.Profile, tiles []costmodel.Tile, clusters bool) (ir.Schedule, float64) {
 	a := k.Anchor
 	saved := a.Sched
 	defer func() { a.Sched = saved }()
@@ -95,7 +102,11 @@ func bestScheduleOf(k *Kernel, p costmodel.Profile, tiles []costmodel.Tile) (ir.
 			if !scheduleValid(t, kk, s) {
 				continue
 			}
-			setSchedule(a, t, s, p)
+			reduce := ""
+			if clusters {
+				reduce = costmodel.ReduceOf(t, s, p.Wgmma)
+			}
+			setSchedule(a, t, s, reduce)
 			if s == 1 {
 				l := k.Launches()
 				main := l[len(l)-1]
@@ -116,10 +127,9 @@ func bestScheduleOf(k *Kernel, p costmodel.Profile, tiles []costmodel.Tile) (ir.
 }
 
 // setSchedule puts GEMM anchor a on tile t with K split split ways, its
-// partial sums added across a cluster where the card has them
-// (costmodel.ClusterReduce; Profile.Wgmma says it is Hopper).
-func setSchedule(a *ir.Node, t costmodel.Tile, split int, p costmodel.Profile) {
-	a.Sched.Tile, a.Sched.SplitK, a.Sched.Reduce = t.Ints(), split, costmodel.ReduceOf(t, split, p.Wgmma)
+// partial sums added as reduce says (Schedule.Reduce).
+func setSchedule(a *ir.Node, t costmodel.Tile, split int, reduce string) {
+	a.Sched.Tile, a.Sched.SplitK, a.Sched.Reduce = t.Ints(), split, reduce
 }
 
 // predictBest is a kernel's predicted time at its best schedule (GEMM
