@@ -69,14 +69,15 @@ func (t *Tuning) Schedules() map[string]ir.Schedule {
 }
 
 // reduce is the kernel's Reduce; files written before it was recorded
-// name it only in the tried schedule that measured the kernel's time.
+// name it only in the tried schedule of the kernel's tile and split (one
+// run gives a tile and split one Reduce).
 func (k TunedKernel) reduce() string {
 	if k.Reduce != "" {
 		return k.Reduce
 	}
 	for _, text := range slices.Sorted(maps.Keys(k.Tried)) {
 		s, err := ir.ParseSchedule(text)
-		if err == nil && k.Tried[text] == k.Us && slices.Equal(s.Tile, k.Tile) && max(s.SplitK, 1) == max(k.SplitK, 1) {
+		if err == nil && slices.Equal(s.Tile, k.Tile) && max(s.SplitK, 1) == max(k.SplitK, 1) {
 			return s.Reduce
 		}
 	}

@@ -27,8 +27,10 @@ func Tile(g *ir.Graph, c *Context) error {
 		if s, ok := c.Tuned[KernelKey(k)]; ok && tunedValid(k, s, c.Precision) {
 			t := costmodel.TileFromInts(s.Tile)
 			reduce := ""
-			if s.Reduce == ir.ReduceCluster && costmodel.ClusterReduce(t, s.SplitK, c.Profile.Wgmma) {
-				reduce = ir.ReduceCluster
+			if s.Reduce == ir.ReduceCluster {
+				// In pairs only: larger clusters measured slower than the
+				// workspace even where tuning timed them (MaxClusterSplit).
+				reduce = costmodel.ReduceOf(t, s.SplitK, c.Profile.Wgmma)
 			}
 			setSchedule(a, t, s.SplitK, reduce)
 			c.decide(Decision{Pass: "tile", Kernel: a.Describe(), What: fmt.Sprintf("tuned tile %s", a.Sched),

@@ -222,8 +222,9 @@ const MaxClusterBlocks = 8
 // run 3), but on an H100 only pairs beat the workspace: ResNet-50's
 // layer3 3x3 on 128x256 split 2 took 25.2 us against 21.3 + 6.9 us,
 // while its layer4 3x3 split 4 took 28.4 us against 21.1 + 5.5 us, and
-// ResNet-18's layer3 3x3 on 128x64 split 4 46-48 us against 39 us
-// (bench/RESULTS.md, seventh session).
+// ResNet-18's layer3 3x3 on 128x64 split 4 46-48 us against 39 us, and
+// tuned, ResNet-50's layer4 3x3 on 128x256 split 4 27.6 us against
+// 20.6 + 5.2 us (bench/RESULTS.md, seventh session).
 const MaxClusterSplit = 2
 
 // ClusterReduce says a K split of tile t can add its partial sums
