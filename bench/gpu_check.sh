@@ -31,8 +31,8 @@ ptests() {
   done
   local i=0
   for run in 'TestGPUConformance' 'TestGPUSchedules' 'TestGPUWgmma/(conv|grouped|fc|bmm|dwpw|clchain|clblock|clvec)$' \
-    'TestGPUWgmma/(clepi|clpool|stem7|stem3|stem5|gapfc|shortcut)$' 'TestGPUTensorCore/(conv|grouped|fc|bmm|dwpw|clchain)$' \
-    'TestGPUTensorCore/(clblock|clvec|clepi|clpool)$' 'TestGPUTensorCore/(stem7|stem3|stem5|gapfc|shortcut)$' \
+    'TestGPUWgmma/(clepi|clpool|stem7|stem3|stem5|gapfc|clgap|shortcut)$' 'TestGPUTensorCore/(conv|grouped|fc|bmm|dwpw|clchain)$' \
+    'TestGPUTensorCore/(clblock|clvec|clepi|clpool)$' 'TestGPUTensorCore/(stem7|stem3|stem5|gapfc|clgap|shortcut)$' \
     '^TestGPU[^CSWT]|^Test[^GC]'; do
     (cd "$B" && timeout 400 ./e2e.test -test.v -test.run "$run" -test.timeout 390s > "$OUT/test_e2e_$i.log" 2>&1; echo "e2e shard $i ($run): exit $?" >> "$OUT/test_e2e_$i.log") &
     pids+=($!)

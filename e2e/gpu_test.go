@@ -279,6 +279,14 @@ var scheduleCases = []string{
   %w = const f32[10,48] @w
   %3 = gemm %2, %w {trans_b=1} : f32[2,10] [k1]
 }`,
+	// Global pooling of a channels-last value (a thread per channel
+	// looping over the pixels).
+	`graph clgap(%x: f32[2,8,5,6]) -> (%2, %3) {
+  %w1 = const f32[40,8,1,1] @w1
+  %1 = conv2d %x, %w1 : f32[2,40,5,6] [k1 layout=nhwc]
+  %2 = global_avgpool %1 : f32[2,40,1,1] [k2]
+  %3 = global_maxpool %1 : f32[2,40,1,1] [k3]
+}`,
 	// fuse-shortcut-conv's kernel: a bottleneck's last 1x1 conv (K 64,
 	// whole 64-deep slices) and its strided projection shortcut (K 32)
 	// summed in one GEMM; the later of the two anchors it.

@@ -233,6 +233,9 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 	case costmodel.IsDepthwise(a):
 		ck.Depthwise = true
 		ck.Blocks = costmodel.MapBlocks(k.Root().Out.Type.Elems())
+	case (a.Op == ir.OpGlobalAvgPool || a.Op == ir.OpGlobalMaxPool) && ir.LayoutOf(a.Inputs[0]) == ir.LayoutNHWC:
+		// A thread per output channel (codegen's emitGlobalPoolNHWC).
+		ck.Blocks = costmodel.MapBlocks(a.Out.Type.Elems())
 	case isRowReduction(a):
 		ck.Blocks = max(1, (rowCount(a)+costmodel.RowsPerBlock-1)/costmodel.RowsPerBlock)
 	default:
