@@ -833,3 +833,28 @@ func TestClusterSplitK(t *testing.T) {
 		t.Errorf("reduce=cluster for sm_90 (no wgmma core): got %v, want an unsupported error", err)
 	}
 }
+
+// TestPartnerUnsupported: a kernel whose partner convolution is not an
+// unpadded 1x1 (a hand-written schedule; fuse-shortcut-conv never forms
+// one) is refused with an unsupported error, not compiled with weights in
+// the wrong layout.
+func TestPartnerUnsupported(t *testing.T) {
+	g, err := ir.Parse(`graph g(%x: f32[1,16,6,6]) -> (%5) {
+  %w0 = const f32[16,16,1,1] @w0
+  %1 = conv2d %x, %w0 : f32[1,16,6,6] [k1 layout=nhwc]
+  %w3 = const f32[32,16,3,3] @w3
+  %2 = conv2d %1, %w3 {pads=[1,1,1,1]} : f32[1,32,6,6] [k2 layout=nhwc]
+  %w1 = const f32[32,16,1,1] @w1
+  %3 = conv2d %1, %w1 : f32[1,32,6,6] [k2 layout=nhwc]
+  %4 = add %2, %3 : f32[1,32,6,6] [k2 layout=nhwc]
+  %w5 = const f32[8,32,1,1] @w5
+  %5 = conv2d %4, %w5 : f32[1,8,6,6] [k3]
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillConsts(g)
+	if _, err := Lower(g, Options{Precision: "fp16"}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "1x1") {
+		t.Errorf("a 3x3 partner: got %v, want an unsupported error about 1x1 convolutions", err)
+	}
+}

@@ -72,6 +72,10 @@ func convProblem(c *nodeKernel) (gemmProblem, error) {
 	if c.partner == nil {
 		return convProblemOf(c, c.n, c.in, nil), nil
 	}
+	if !unpadded1x1(c.n) || !unpadded1x1(c.partner) || c.prologueAnchor() != nil {
+		return gemmProblem{}, fmt.Errorf("%w: %s summed into %s's GEMM: both must be unpadded ungrouped 1x1 convolutions without a prologue",
+			ErrUnsupported, c.partner.Describe(), c.n.Describe())
+	}
 	if e := c.epilogue; len(e) == 0 || e[0].Op != ir.OpAdd || !slices.Contains(e[0].Inputs, c.n.Out) || !slices.Contains(e[0].Inputs, c.partner.Out) {
 		return gemmProblem{}, fmt.Errorf("%w: %s is summed into %s's GEMM, but the epilogue does not start by adding the two",
 			ErrUnsupported, c.partner.Describe(), c.n.Describe())
@@ -215,6 +219,14 @@ func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.
 		return q
 	}
 	return p
+}
+
+// unpadded1x1 is an ungrouped 1x1 convolution without padding (any
+// stride): its weights need no reordering and its K is its channels.
+func unpadded1x1(n *ir.Node) bool {
+	w := n.Inputs[1].Type.Shape
+	return n.Op == ir.OpConv2D && n.Int("group") == 1 && w[2] == 1 && w[3] == 1 &&
+		!slices.ContainsFunc(n.Ints("pads"), func(p int) bool { return p != 0 })
 }
 
 // biases are a convolution's bias param, if it has one, and extra, if

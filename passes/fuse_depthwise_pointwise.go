@@ -1,6 +1,8 @@
 package passes
 
 import (
+	"slices"
+
 	"cnnc/ir"
 	"cnnc/passes/costmodel"
 )
@@ -61,6 +63,9 @@ func FuseDepthwisePointwise(g *ir.Graph, c *Context) error {
 		}
 		dwNodes := append([]*ir.Node{dw}, chain...)
 		pwNodes := kernelNodes(g, pw)
+		if slices.ContainsFunc(pwNodes, func(n *ir.Node) bool { return n != pw && costmodel.IsGemmAnchor(n) }) {
+			continue // pw sums a partner's GEMM (fuse-shortcut-conv): one operand per K side
+		}
 		separate := append([]*ir.Node{}, dwNodes...)
 		separate = append(separate, pwNodes...)
 		if len(chain) > 0 {

@@ -595,3 +595,47 @@ func TestTileClusters(t *testing.T) {
 		}
 	}
 }
+
+// TestShortcutWithoutPrologue: a 1x1 conv that reads a depthwise conv
+// and is summed with another 1x1 conv's output takes one fusion or the
+// other, never both (codegen gives the depthwise prologue one operand):
+// with launches dear, both would pay. The graph keeps its meaning.
+func TestShortcutWithoutPrologue(t *testing.T) {
+	g, err := ir.Parse(`graph g(%x: f32[1,32,14,14], %y: f32[1,48,14,14]) -> (%6) {
+  %wd = const f32[32,1,3,3] @wd
+  %1 = conv2d %x, %wd {group=32, pads=[1,1,1,1]} : f32[1,32,14,14]
+  %2 = clip %1 {max=6, min=0} : f32[1,32,14,14]
+  %wp = const f32[64,32,1,1] @wp
+  %3 = conv2d %2, %wp : f32[1,64,14,14]
+  %ws = const f32[64,48,1,1] @ws
+  %4 = conv2d %y, %ws : f32[1,64,14,14]
+  %5 = add %3, %4 : f32[1,64,14,14]
+  %6 = relu %5 : f32[1,64,14,14]
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillConsts(g)
+	inputs := interp.RandomInputs(g, 3)
+	before, err := interp.Run(g, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Run(g, Options{OptLevel: 2, Verify: true, Profile: launchBound(t), Model: g.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := map[string]bool{}
+	for _, d := range c.Decisions {
+		taken[d.Pass] = taken[d.Pass] || d.Taken
+	}
+	if !taken["fuse-shortcut-conv"] && !taken["fuse-depthwise-pointwise"] {
+		t.Errorf("neither fusion taken with dear launches: %v", kernelOps(g))
+	}
+	for _, k := range Kernels(g) {
+		if k.Partner != nil && len(k.Prologue) > 0 {
+			t.Errorf("kernel %v has both a partner (%s) and a prologue", kernelOps(&ir.Graph{Nodes: k.Nodes}), k.Partner.Describe())
+		}
+	}
+	sameMeaning(t, before, g, inputs)
+}
