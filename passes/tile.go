@@ -109,7 +109,7 @@ func bestScheduleOf(k *Kernel, p costmodel.Profile, tiles []costmodel.Tile, clus
 				reduce = costmodel.ReduceOf(t, s, p.Wgmma)
 			}
 			setSchedule(a, t, s, reduce)
-			if s == 1 {
+			if s == 1 && clusters {
 				l := k.Launches()
 				main := l[len(l)-1]
 				full = main.Blocks >= p.Slots(main)

@@ -240,8 +240,8 @@ func ClusterReduce(t Tile, split int, hopper bool) bool {
 // ReduceOf is the Schedule.Reduce a tuning candidate gives tile t split
 // split ways: a cluster up to MaxClusterSplit. The cost model does not
 // tell when a cluster pays (ResNet-18, MobileNetV2 and EfficientNet-B0
-// ran 6-20% slower on an H100 with it choosing them, ResNet-50 at batch
-// 1 9%), so the tile pass takes clusters only from tuning files, where
+// ran 6-21% slower on an H100 with it choosing them, ResNet-50 at batch
+// 1 10%), so the tile pass takes clusters only from tuning files, where
 // they were measured faster (ResNet-50 b32 tuned: 1.229 ms against 1.267
 // ms without).
 func ReduceOf(t Tile, split int, hopper bool) string {
