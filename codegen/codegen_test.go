@@ -858,3 +858,66 @@ func TestPartnerUnsupported(t *testing.T) {
 		t.Errorf("a 3x3 partner: got %v, want an unsupported error about 1x1 convolutions", err)
 	}
 }
+
+// TestResidualPrefetch: a channels-last 1x1 convolution with a residual
+// add on a 128x64 warpgroup tile reads the residual before its K loop
+// (inline ld.global.v4, which nothing moves) where K is one slice, and
+// in the epilogue where the loop is longer; sm_90 (no wgmma core) never
+// prefetches.
+func TestResidualPrefetch(t *testing.T) {
+	be := backendForTest(t)
+	tile := costmodel.Tile{BM: 128, BN: 64, BK: 64, TM: 64, TN: 16}
+	compile := func(c int, target string) string {
+		g, err := ir.Parse(fmt.Sprintf(`graph res(%%x: f32[2,8,12,12]) -> (%%5) {
+  %%w0 = const f32[%[1]d,8,1,1] @w0
+  %%0 = conv2d %%x, %%w0 : f32[2,%[1]d,12,12] [k0 layout=nhwc]
+  %%w1 = const f32[64,%[1]d,1,1] @w1
+  %%1 = conv2d %%0, %%w1 : f32[2,64,12,12] [k1 layout=nhwc]
+  %%w2 = const f32[64,%[1]d,1,1] @w2
+  %%2 = conv2d %%0, %%w2 : f32[2,64,12,12] [k2 layout=nhwc]
+  %%3 = add %%2, %%1 : f32[2,64,12,12] [k2 layout=nhwc]
+  %%4 = relu %%3 : f32[2,64,12,12] [k2 layout=nhwc]
+  %%w3 = const f32[8,64,1,1] @w3
+  %%5 = conv2d %%4, %%w3 : f32[2,8,12,12] [k3]
+}`, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillConsts(g)
+		for _, n := range g.Nodes {
+			if n.Op == ir.OpConv2D {
+				n.Sched.Tile = tile.Ints()
+			}
+		}
+		res, err := Lower(g, Options{Precision: "fp16", Target: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ptx, err := be.Compile(res.LLVM, Targets[target])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, body := range entryBodies(string(ptx)) {
+			if strings.Contains(name, "add") {
+				return body
+			}
+		}
+		t.Fatalf("C %d %s: no kernel with the add", c, target)
+		return ""
+	}
+	// Loads of the residual ahead of the K loop's first block label.
+	ahead := func(body string) int {
+		head, _, _ := strings.Cut(body, "$L__BB")
+		return strings.Count(head, "ld.global.v4.u32")
+	}
+	// 128x64 pieces of eight over 256 threads: four a thread.
+	if n := ahead(compile(64, "sm_90a")); n != 4 {
+		t.Errorf("K 64 (one slice) on sm_90a: %d residual loads before the K loop, want 4", n)
+	}
+	if n := ahead(compile(128, "sm_90a")); n != 0 {
+		t.Errorf("K 128 (two slices) on sm_90a: %d residual loads before the K loop, want 0", n)
+	}
+	if n := ahead(compile(64, "sm_90")); n != 0 {
+		t.Errorf("K 64 on sm_90 (mma.sync core): %d residual loads before the K loop, want 0", n)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/llir/llvm/ir/enum"
+	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/artifact"
@@ -133,9 +134,15 @@ func (l *epilogueLanes) operand(k *kernel, param value.Value) value.Value {
 
 // storeEpilogue8 applies the epilogue to acc, the output's eight elements
 // from at (a multiple of 8; coords(j) is element j's coordinates), and
-// stores them as one 128-bit store to the half output.
-func (c *nodeKernel) storeEpilogue8(k *kernel, acc []value.Value, at value.Value, coords func(j int) []value.Value) {
+// stores them as one 128-bit store to the half output. pre holds operands
+// (of laneOperands) already loaded there, as four i32 words each.
+func (c *nodeKernel) storeEpilogue8(k *kernel, acc []value.Value, at value.Value, coords func(j int) []value.Value, pre map[value.Value]value.Value) {
 	c.lanes = &epilogueLanes{at: at, loaded: map[value.Value][]value.Value{}}
+	for _, param := range c.laneOperands() {
+		if w, ok := pre[param]; ok {
+			c.lanes.loaded[param] = k.unpack8(w)
+		}
+	}
 	out := make([]value.Value, len(acc))
 	for j, v := range acc {
 		c.lanes.lane = j
@@ -144,6 +151,35 @@ func (c *nodeKernel) storeEpilogue8(k *kernel, acc []value.Value, at value.Value
 	}
 	c.lanes = nil
 	k.store8(c.out, at, out)
+}
+
+// laneOperands are the half tensors that storeEpilogue8's epilogue reads
+// 128 bits at a time at the output's own offset (a residual), in the
+// order it first reads them: what a GEMM core may load before its K loop
+// and hand to the store.
+func (c *nodeKernel) laneOperands() []value.Value {
+	cur := c.n.Out
+	shape, layout := cur.Type.Shape, ir.LayoutOf(cur)
+	var out []value.Value
+	for _, n := range c.epilogue {
+		for _, in := range n.Inputs {
+			if in == cur || (c.partner != nil && in == c.partner.Out) {
+				continue
+			}
+			if _, ok := scalarConst(in); ok {
+				continue
+			}
+			p := c.params[in]
+			if slices.Equal(in.Type.Shape, shape) && ir.LayoutOf(in) == layout && elemOf(p) == types.Half && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+		cur = n.Out
+		if !slices.Equal(cur.Type.Shape, shape) || ir.LayoutOf(cur) != layout {
+			break // applyChain reads no operand at the output's offset from here on
+		}
+	}
+	return out
 }
 
 // applyChain applies element-wise nodes to v, the value of cur at

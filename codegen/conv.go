@@ -95,7 +95,7 @@ func convProblem(c *nodeKernel) (gemmProblem, error) {
 	}
 	// The partner's K first, so that a slice lies in one side or the other.
 	r, err := concatK(q, p, true)
-	r.store, r.store8 = p.store, p.store8
+	r.store, r.store8, r.prefetch8 = p.store, p.store8, p.prefetch8
 	return r, err
 }
 
@@ -176,7 +176,8 @@ func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.
 		}
 		if g.M%8 == 0 && elemOf(y) == types.Half {
 			// Eight consecutive channels of one pixel: 128 bits of output.
-			q.store8 = func(k *kernel, _, pix, oc value.Value, acc []value.Value) {
+			q.prefetch8 = c.laneOperands()
+			q.store8 = func(k *kernel, _, pix, oc value.Value, acc []value.Value, pre map[value.Value]value.Value) {
 				at := k.madd(pix, g.M, oc)
 				for _, b := range biases(in, extraBias) {
 					bias := k.load8(b, oc)
@@ -187,7 +188,7 @@ func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.
 				c.storeEpilogue8(k, acc, at, func(j int) []value.Value {
 					nb, rest := k.div(pix, hw), k.rem(pix, hw)
 					return []value.Value{nb, k.add(oc, ci(j)), k.div(rest, g.Wo), k.rem(rest, g.Wo)}
-				})
+				}, pre)
 			}
 		}
 		if x := in[0]; g.InNHWC && g.C%8 == 0 && c.prologueAnchor() == nil && elemOf(x) == types.Half {

@@ -51,7 +51,7 @@ func emitMap8(c *nodeKernel, at8 func(k *kernel, co []value.Value) []value.Value
 	co := coordsAt(k, at, c.n.Out)
 	c.storeEpilogue8(k, at8(k, co), at, func(j int) []value.Value {
 		return []value.Value{co[0], k.add(co[1], ci(j)), co[2], co[3]}
-	})
+	}, nil)
 	return mapShape(total, k.threads)
 }
 

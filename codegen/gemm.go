@@ -21,8 +21,14 @@ type gemmProblem struct {
 	store func(k *kernel, z, m, n, acc value.Value)
 	// store8, when set, writes C[z][m][n .. n+7] the same way for n a
 	// multiple of 8 (N is one), the output and its same-shape epilogue
-	// operands read and written eight halves at a time.
-	store8 func(k *kernel, z, m, n value.Value, acc []value.Value)
+	// operands read and written eight halves at a time. pre holds
+	// prefetch8's tensors already loaded there (four i32 words each).
+	store8 func(k *kernel, z, m, n value.Value, acc []value.Value, pre map[value.Value]value.Value)
+	// prefetch8 are half tensors store8's epilogue reads at C's own
+	// offset m*N + n (a residual; Batch 1): a core may load them before
+	// its K loop, so that their reads overlap the loop instead of
+	// following it, and hand them to store8.
+	prefetch8 []value.Value
 	// AMContig says A is contiguous along m (stored K-major), BKContig
 	// that B is contiguous along k: the loaders then give consecutive
 	// threads consecutive m or k, so global loads coalesce.

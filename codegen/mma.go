@@ -57,8 +57,40 @@ func (k *kernel) load8(base, idx value.Value) []value.Value {
 		}
 		return out
 	}
+	return k.unpack8(k.loadWords(base, idx))
+}
+
+// loadWords reads base[idx .. idx+7] of a half tensor (idx a multiple of
+// 8) as four i32 words in one 128-bit load, for unpack8 to convert where
+// they are used.
+func (k *kernel) loadWords(base, idx value.Value) value.Value {
 	l := k.b.NewLoad(word4, k.b.NewBitCast(k.at(base, idx), types.NewPointer(word4)))
 	l.Align = 16
+	return l
+}
+
+// loadWordsAhead is loadWords as inline PTX with a side effect, so that
+// neither LLVM nor ptxas moves it: the GEMM core issues it before its K
+// loop for the epilogue, which would otherwise find the load sunk next to
+// its use, after the loop.
+func (k *kernel) loadWordsAhead(base, idx value.Value) value.Value {
+	gp := types.NewPointer(types.Half)
+	gp.AddrSpace = 1
+	from := k.b.NewAddrSpaceCast(k.at(base, idx), gp)
+	sig := types.NewFunc(types.NewStruct(i32, i32, i32, i32), types.I64)
+	asm := llir.NewInlineAsm(types.NewPointer(sig), "ld.global.v4.u32 {$0, $1, $2, $3}, [$4];", "=r,=r,=r,=r,l")
+	asm.SideEffect = true
+	r := k.b.NewCall(asm, k.b.NewPtrToInt(from, types.I64))
+	var v value.Value = constant.NewUndef(word4)
+	for w := 0; w < 4; w++ {
+		v = k.b.NewInsertElement(v, k.b.NewExtractValue(r, uint64(w)), ci(w))
+	}
+	return v
+}
+
+// unpack8 is the eight floats of eight halves loaded as four i32 words.
+func (k *kernel) unpack8(l value.Value) []value.Value {
+	out := make([]value.Value, 8)
 	for j := range out {
 		var w value.Value = k.b.NewExtractElement(l, ci(j/2))
 		if j%2 == 1 {
@@ -293,6 +325,30 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	}
 	bAt := func(x, kk value.Value) value.Value { return k.add(ci(bOff), at(x, kk)) }
 	ops := blk.operands(k, ab, ab, at, bAt)
+	cluster := blk.sk.Cluster
+	vec := (blk.ways == 1 || cluster) && p.store8 != nil && p.N%8 == 0
+	// The epilogue's output-shaped operands (a residual), loaded before
+	// the K loop (prefetch[pass][round][tensor]) where it is one slice
+	// long and the registers are few: their reads then overlap the
+	// slice's instead of following the wgmma. ResNet-50's layer1 1x1+add
+	// (K 64, 128x64) went 58.4 -> 48.6 us on an H100; longer loops
+	// (layer2-3, K 128-256) lost 0.5-1.2 us each, their own copies
+	// already overlapping the residual's latency across blocks.
+	var prefetch [][][]value.Value
+	if hopper && vec && !cluster && p.Batch == 1 && p.K <= t.BK && prefetchRegs(t, len(p.prefetch8)) > 0 {
+		prefetch = make([][][]value.Value, warpRows)
+		for pass := range prefetch {
+			for e := 0; e < warpM*t.BN/8; e += t.Threads() {
+				pc := blk.epiloguePiece(k, pass, e)
+				idx := k.sel(pc.ok, k.madd(pc.m, p.N, pc.n), ci(0))
+				var words []value.Value
+				for _, param := range p.prefetch8 {
+					words = append(words, k.loadWordsAhead(param, idx))
+				}
+				prefetch[pass] = append(prefetch[pass], words)
+			}
+		}
+	}
 	switch {
 	case hopper:
 		acc = tcWgmma(k, blk, ops, stages, aStage, bStage, ab, acc)
@@ -309,8 +365,6 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	// of touching eight rows at once: eight n per thread, in 128-bit
 	// accesses, where the problem stores eight at a time.
 	cs := k.sharedFloats(ab)
-	cluster := blk.sk.Cluster
-	vec := (blk.ways == 1 || cluster) && p.store8 != nil && p.N%8 == 0
 	k.barrier()
 	for pass := 0; pass < warpRows; pass++ {
 		k.ifThen(k.icmp(enum.IPredEQ, wm, ci(pass)), func() {
@@ -346,19 +400,19 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 		}
 		k.barrier()
 		if vec {
-			pieces := warpM * t.BN / 8
-			for e := 0; e < pieces; e += t.Threads() {
-				lin := k.add(k.tid(), ci(e))
-				row, col := k.div(lin, t.BN/8), k.mul(k.rem(lin, t.BN/8), ci(8))
-				m, n := k.add(blk.m0, k.add(ci(pass*warpM), row)), k.add(blk.n0, col)
-				ok := k.and(k.lt(m, ci(p.M)), k.lt(n, ci(p.N)))
-				if e+t.Threads() > pieces {
-					ok = k.and(ok, k.lt(lin, ci(pieces)))
+			for e := 0; e < warpM*t.BN/8; e += t.Threads() {
+				pc := blk.epiloguePiece(k, pass, e)
+				var pre map[value.Value]value.Value
+				if prefetch != nil {
+					pre = map[value.Value]value.Value{}
+					for i, param := range p.prefetch8 {
+						pre[param] = prefetch[pass][e/t.Threads()][i]
+					}
 				}
-				k.ifThen(ok, func() {
-					at := k.madd(row, cld, col)
+				k.ifThen(pc.ok, func() {
+					at := k.madd(pc.row, cld, pc.col)
 					v := append(k.loadFloat4(cs, at), k.loadFloat4(cs, k.add(at, ci(4)))...)
-					p.store8(k, blk.z, m, n, v)
+					p.store8(k, blk.z, pc.m, pc.n, v, pre)
 				})
 			}
 		} else {
@@ -375,6 +429,45 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	shape.shared = dynamicBytes
 	return shape
 }
+
+// epiloguePiece is the epilogue's round e (a multiple of the block's
+// threads) of 128-bit pieces in pass pass (the rows of one row of warps):
+// this thread's eight consecutive n of a parked row (row, col in the
+// parked rows), at C's (m, n), and whether it stores them.
+type epiloguePiece struct {
+	row, col, m, n, ok value.Value
+}
+
+func (b *gemmBlock) epiloguePiece(k *kernel, pass, e int) epiloguePiece {
+	t, p := b.t, b.p
+	pieces := t.TM * t.BN / 8
+	lin := k.add(k.tid(), ci(e))
+	row, col := k.div(lin, t.BN/8), k.mul(k.rem(lin, t.BN/8), ci(8))
+	m, n := k.add(b.m0, k.add(ci(pass*t.TM), row)), k.add(b.n0, col)
+	ok := k.and(k.lt(m, ci(p.M)), k.lt(n, ci(p.N)))
+	if e+t.Threads() > pieces {
+		ok = k.and(ok, k.lt(lin, ci(pieces)))
+	}
+	return epiloguePiece{row: row, col: col, m: m, n: n, ok: ok}
+}
+
+// prefetchRegs is the registers a thread of tile t holds from the K loop
+// to the epilogue when it loads the epilogue's output-shaped operands
+// (tensors of them) before the loop, 128 bits a piece; 0 where that
+// would cost more than MaxPrefetchRegs.
+func prefetchRegs(t costmodel.Tile, tensors int) int {
+	r := 4 * tensors * ceilDiv(t.BM*t.BN/8, t.Threads())
+	if r > MaxPrefetchRegs {
+		return 0
+	}
+	return r
+}
+
+// MaxPrefetchRegs bounds the registers that the epilogue's prefetched
+// operands take across the K loop: 16 is one residual of a 128x64
+// warpgroup tile (four 128-bit pieces a thread), whose kernels keep
+// three blocks an SM with them (64 registers and 16 more).
+const MaxPrefetchRegs = 16
 
 // clusterSum is the epilogue of a K split whose blocks form a cluster
 // (splitK.Cluster): each block has parked its partial sums of the rows
@@ -423,7 +516,7 @@ func (b *gemmBlock) clusterSum(k *kernel, cs value.Value, row0, rows, cld int, v
 				}
 			}
 			if vec {
-				p.store8(k, b.z, m, n, sum)
+				p.store8(k, b.z, m, n, sum, nil)
 				return
 			}
 			p.store(k, b.z, m, n, sum[0])

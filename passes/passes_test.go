@@ -545,11 +545,13 @@ func TestShortcutConvResNet50(t *testing.T) {
 	}
 }
 
-// TestTileClusters: on Hopper the tile pass adds no K split across a
+// TestTileTuningOnly: on Hopper the tile pass adds no K split across a
 // cluster of its own (the cost model does not tell when one pays), takes
 // one from a tuned schedule in pairs, and neither for a split of 4
 // (slower than the workspace, costmodel.MaxClusterSplit) nor off Hopper.
-func TestTileClusters(t *testing.T) {
+// Nor does it choose a four-warpgroup tile (costmodel.Tile.TuningOnly)
+// of its own, but takes one from a tuned schedule.
+func TestTileTuningOnly(t *testing.T) {
 	compile := func(wgmma bool, tuned map[string]ir.Schedule) *ir.Graph {
 		g, err := onnx.Import(onnxbuild.ResNet50(1, 1).Bytes(), "resnet50.onnx", "", onnx.Options{Batch: 32})
 		if err != nil {
@@ -574,16 +576,27 @@ func TestTileClusters(t *testing.T) {
 		if k.Anchor.Sched.Reduce != "" {
 			t.Errorf("%s: untuned, reduce=%s", k.Anchor.Describe(), k.Anchor.Sched.Reduce)
 		}
+		if tl := costmodel.TileFromInts(k.Anchor.Sched.Tile); tl.TuningOnly() {
+			t.Errorf("%s: untuned, tuning-only tile %v", k.Anchor.Describe(), tl)
+		}
 	}
 	tile := costmodel.Tile{BM: 128, BN: 256, BK: 64, TM: 64, TN: 64}
+	wide := costmodel.Tile{BM: 256, BN: 64, BK: 64, TM: 64, TN: 16}
+	if !wide.TuningOnly() {
+		t.Fatalf("%v is not tuning-only", wide)
+	}
 	tuned := map[string]ir.Schedule{
 		keys[len(keys)-1]: {Tile: tile.Ints(), SplitK: 2, Reduce: ir.ReduceCluster},
 		keys[len(keys)-2]: {Tile: tile.Ints(), SplitK: 4, Reduce: ir.ReduceCluster},
+		keys[0]:           {Tile: wide.Ints(), SplitK: 1},
 	}
 	for _, wgmma := range []bool{true, false} {
 		got := map[string]string{}
 		for _, k := range Kernels(compile(wgmma, tuned)) {
 			got[KernelKey(k)] = k.Anchor.Sched.Reduce
+			if KernelKey(k) == keys[0] && costmodel.TileFromInts(k.Anchor.Sched.Tile) != wide {
+				t.Errorf("wgmma %v: tuned tile %v gave %v", wgmma, wide, k.Anchor.Sched.Tile)
+			}
 		}
 		want := ""
 		if wgmma {

@@ -37,15 +37,15 @@ func Tile(g *ir.Graph, c *Context) error {
 				BeforeNs: before, AfterNs: k.Predict(c.Profile), Taken: true})
 			continue
 		}
-		tiles := candidateTiles(c.Precision)
-		if f := c.ForceTile; f != nil && slices.Contains(tiles, *f) {
+		tiles := modelTiles(c.Precision)
+		if f := c.ForceTile; f != nil && slices.Contains(candidateTiles(c.Precision), *f) {
 			tiles = []costmodel.Tile{*f}
 		}
 		// Clusters only where tuning measures them (see costmodel.ReduceOf).
 		clusters := c.ForceTile != nil
 		best, bestNs := bestScheduleOf(k, c.Profile, tiles, clusters)
 		if math.IsInf(bestNs, 1) { // the forced tile does not fit this kernel
-			best, bestNs = bestScheduleOf(k, c.Profile, candidateTiles(c.Precision), clusters)
+			best, bestNs = bestScheduleOf(k, c.Profile, modelTiles(c.Precision), clusters)
 		}
 		a.Sched = best
 		c.decide(Decision{Pass: "tile", Kernel: a.Describe(), What: fmt.Sprintf("tile %s", best),
@@ -83,11 +83,23 @@ func candidateTiles(precision string) []costmodel.Tile {
 	return tiles
 }
 
+// modelTiles are the candidates the cost model chooses from by itself:
+// all but the tuning-only tiles.
+func modelTiles(precision string) []costmodel.Tile {
+	var out []costmodel.Tile
+	for _, t := range candidateTiles(precision) {
+		if !t.TuningOnly() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // bestSchedule tries every tile and K split on a GEMM kernel and returns
 // the one with the best predicted time (the kernel's schedule is left as
 // it was).
 func bestSchedule(k *Kernel, p costmodel.Profile, precision string) (ir.Schedule, float64) {
-	return bestScheduleOf(k, p, candidateTiles(precision), false)
+	return bestScheduleOf(k, p, modelTiles(precision), false)
 }
 
 // bestScheduleOf is bestSchedule over the given tiles (an infinite time
