@@ -28,7 +28,7 @@ func runBench(args []string, stdout io.Writer) error {
 	fit := fs.Bool("fit", false, "fit the cost model to the launches measured in the JSON reports given as arguments and write a calibration file (no GPU needed)")
 	out := fs.String("o", "calibration.json", "with --calibrate or --fit: the calibration `file` to write")
 	device := fs.Int("device", 0, "CUDA device ordinal")
-	precision := fs.String("precision", "fp32", "tensor storage of both variants: fp32 or fp16")
+	precision := fs.String("precision", defaultPrecision, "tensor storage of both variants: fp16 or fp32")
 	peersFile := fs.String("peers", "", "a JSON-lines `file` of PyTorch measurements (bench/peers/torchvision_models.py peers) to report beside cnnc")
 	kernels := fs.Bool("kernels", false, "also print the kernel benchmark: every -O2 GEMM-core kernel, largest first, against the measured peak of its unit (tensor cores or FP32)")
 	layout := fs.String("layout", "auto", "choose-layout's policy at -O2: auto, nchw, or nhwc (every value that can be channels last is: to measure those kernels)")

@@ -119,7 +119,7 @@ func runCompile(args []string, stdout io.Writer) error {
 	out := fs.String("o", "", "the PTX `file` to write; model.plan.json and model.weights are written beside it (default: the model's name with .ptx)")
 	target := fs.String("target", codegen.DefaultTarget, "GPU architecture: sm_80, sm_86, sm_89, sm_90, or sm_90a (Hopper only: tensor-core tiles of one warpgroup per 64 rows run on wgmma; sm_80 PTX is JIT-compiled for newer cards)")
 	emitLLVM := fs.Bool("emit-llvm", false, "also write the LLVM IR module beside the PTX (model.ll)")
-	precision := fs.String("precision", "fp32", "tensor storage: fp32, or fp16 (half activations and weights, float arithmetic)")
+	precision := fs.String("precision", defaultPrecision, "tensor storage: fp16 (half activations and weights, float arithmetic; GEMMs on the tensor cores), or fp32")
 	report := fs.Bool("report", false, "print every fusion and tiling decision with its predicted gain, and the kernels")
 	pos, err := fs.parse(args)
 	if err != nil {

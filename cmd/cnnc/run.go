@@ -25,7 +25,7 @@ func runRun(args []string, stdout io.Writer) error {
 	seed := fs.Uint64("seed", 1, "seed of the random inputs (uniform in [-1, 1)), the same data 'cnnc eval' uses")
 	out := fs.String("o", "", "write the outputs as .npy: `path` for one output, path_<name>.npy for each of several")
 	expect := fs.String("expect", "", "a reference .npy for the first output: print the relative L2 error and fail above --tol")
-	tol := fs.Float64("tol", 1e-4, "largest relative L2 error --expect accepts")
+	tol := fs.Float64("tol", 0, "largest relative L2 error --expect accepts (default by the plan's precision: 1e-4 for fp32, 1e-2 for fp16)")
 	iters := fs.Int("iters", 100, "timed iterations of the whole model")
 	warmup := fs.Int("warmup", 10, "untimed iterations before timing")
 	graph := fs.Bool("graph", false, "time the launch list captured as one CUDA graph instead of kernel by kernel launches")
@@ -105,6 +105,12 @@ func runRun(args []string, stdout io.Writer) error {
 		}
 	}
 	if ref != nil {
+		if *tol == 0 {
+			*tol = 1e-4
+			if plan.Precision == "fp16" {
+				*tol = 1e-2
+			}
+		}
 		e := interp.RelL2(ys[0], interp.FromIR(ref))
 		rep.RelL2 = &e
 		fmt.Fprintf(stdout, "relative L2 error vs %s: %.3g (tolerance %.3g)\n", *expect, e, *tol)

@@ -22,7 +22,7 @@ func runSurvey(args []string, stdout io.Writer) error {
 	fs := newFlags("survey", "survey [model.onnx ...] [--models-dir DIR] [--batch 1,8,32] [--precision fp32|fp16] [--out DIR] [--peers peers.jsonl] [--gpus N] [--calibration FILE]", stdout)
 	batches := fs.String("batch", "1,32", "comma-separated batch sizes")
 	dir := fs.String("models-dir", "models", "with no model arguments, every .onnx `dir` holds (bench/peers/torchvision_models.py export writes them)")
-	precision := fs.String("precision", "fp32", "fp32 or fp16 storage")
+	precision := fs.String("precision", defaultPrecision, "fp16 or fp32 storage")
 	outDir := fs.String("out", "survey", "write survey.md, survey.json and the PNG plots into `dir`")
 	peersFile := fs.String("peers", "", "PyTorch measurements (bench/peers/torchvision_models.py peers) to report beside cnnc")
 	iters := fs.Int("iters", 30, "timed iterations of each measurement")

@@ -18,7 +18,7 @@ import (
 func runTune(args []string, stdout io.Writer) error {
 	fs := newFlags("tune", "tune model.onnx [--batch N] [--precision fp32|fp16] [--iters N] [--calibration FILE] [-o model.tune.json] | tune model.onnx --score FILE [--profile NAME | --calibration FILE]", stdout)
 	batch := fs.Int("batch", 1, "batch size")
-	precision := fs.String("precision", "fp32", "tensor storage: fp32 (SIMT tiles) or fp16 (tensor-core tiles)")
+	precision := fs.String("precision", defaultPrecision, "tensor storage: fp16 (tensor-core tiles) or fp32 (SIMT tiles)")
 	iters := fs.Int("iters", 20, "timed runs of each candidate's kernels (the median counts)")
 	warmup := fs.Int("warmup", 5, "untimed runs first")
 	out := fs.String("o", "", "the tuning `file` to write (default: the model's name with .tune.json)")
@@ -35,7 +35,7 @@ func runTune(args []string, stdout io.Writer) error {
 		return badInputf("want one model file, got %d arguments; see 'cnnc tune --help'", len(pos))
 	}
 	if *score != "" {
-		if *batch != 1 || *precision != "fp32" || *target != "auto" || *out != "" {
+		if *batch != 1 || *precision != defaultPrecision || *target != "auto" || *out != "" {
 			return badInputf("--score takes the batch, precision and target from the tuning file; drop --batch, --precision, --target and -o")
 		}
 		return scoreTuning(stdout, pos[0], *score, optFlags{profile: *profile, calibration: *calibration})
