@@ -177,6 +177,10 @@ func (b *gemmBlock) wholeSlices() bool { return b.p.K%b.t.BK == 0 }
 // from, and (with whole slices) whether it lies inside K at all.
 type slice struct {
 	k0, live value.Value
+	// guarded says the caller stages the slice only where it lies inside
+	// K (a branch of the whole block, whole slices): its pieces check
+	// nothing of k.
+	guarded bool
 }
 
 // sliceAt is the slice at k0. The pipelines stage slices ahead of the K
@@ -219,7 +223,7 @@ func (b *gemmBlock) vector(k *kernel, o operand, sl slice, e int) (value.Value, 
 	ok := k.lt(r, ci(o.limit))
 	if sl.live != nil {
 		ok = k.and(ok, sl.live)
-	} else {
+	} else if !sl.guarded {
 		ok = k.and(ok, k.lt(kg.abs(k), b.kEnd))
 	}
 	if guard != nil {

@@ -585,8 +585,12 @@ func (k *kernel) loadFloat4(cs value.Value, idx value.Value) []value.Value {
 // stages aStage halves apart, B's bStage), one function per 128-bit piece
 // this thread copies, its index arithmetic included.
 func (b *gemmBlock) sliceCopies(k *kernel, ops [2]operand, k0, stage value.Value, aStage, bStage int) []func() {
+	return b.sliceCopiesOf(k, ops, b.sliceAt(k, k0), stage, aStage, bStage)
+}
+
+// sliceCopiesOf is sliceCopies of the slice sl.
+func (b *gemmBlock) sliceCopiesOf(k *kernel, ops [2]operand, sl slice, stage value.Value, aStage, bStage int) []func() {
 	var out []func()
-	sl := b.sliceAt(k, k0)
 	for i, o := range ops {
 		for e := 0; e < b.vectors(o); e += b.t.Threads() {
 			out = append(out, func() {

@@ -141,7 +141,19 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage i
 	bOff := stages * aStage
 	wg := k.div(k.tid(), 128)
 	copies := func(k0, stage value.Value) {
-		k.issueCopies(blk.sliceCopies(k, ops, k0, stage, aStage, bStage))
+		if !blk.wholeSlices() {
+			k.issueCopies(blk.sliceCopies(k, ops, k0, stage, aStage, bStage))
+			return
+		}
+		// Whole slices: a slice past K (the last S-2 fills, never
+		// multiplied) is not staged at all, one branch for the block
+		// rather than a check in every piece, and its group is empty.
+		k.ifThen(k.lt(k0, blk.kEnd), func() {
+			for _, c := range blk.sliceCopiesOf(k, ops, slice{k0: k0, guarded: true}, stage, aStage, bStage) {
+				c()
+			}
+		})
+		k.cpAsyncCommit()
 	}
 	for s := 0; s < stages-2; s++ {
 		copies(k.add(blk.kStart, ci(s*t.BK)), ci(s))
@@ -159,11 +171,14 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage i
 		k.asm("wgmma.fence.sync.aligned;")
 		aBase := k.add(k.mul(read, ci(aStage)), aRows)
 		bBase := k.add(ci(bOff), k.mul(read, ci(bStage)))
+		da, db := k.wgmmaDesc(ab, aBase), k.wgmmaDesc(ab, bBase)
 		for ks := 0; ks < t.BK; ks += 16 {
-			// k16 step ks: 32 bytes further along the rows.
-			da := k.wgmmaDesc(ab, k.add(aBase, ci(ks)))
-			db := k.wgmmaDesc(ab, k.add(bBase, ci(ks)))
-			out = k.wgmma(t.BN, da, db, out)
+			// k16 step ks: 32 bytes further along the rows, ks/8 in the
+			// descriptors' start address (16-byte units; shared
+			// addresses stay below 2^18, so the 14-bit field never
+			// carries).
+			step := constant64(int64(ks / 8))
+			out = k.wgmma(t.BN, k.b.NewAdd(da, step), k.b.NewAdd(db, step), out)
 		}
 		k.asm("wgmma.commit_group.sync.aligned;")
 		copies(k.add(k0, ci((stages-2)*t.BK)), fill)
