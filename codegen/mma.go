@@ -74,13 +74,10 @@ func (k *kernel) loadWords(base, idx value.Value) value.Value {
 // loop for the epilogue, which would otherwise find the load sunk next to
 // its use, after the loop.
 func (k *kernel) loadWordsAhead(base, idx value.Value) value.Value {
-	gp := types.NewPointer(types.Half)
-	gp.AddrSpace = 1
-	from := k.b.NewAddrSpaceCast(k.at(base, idx), gp)
 	sig := types.NewFunc(types.NewStruct(i32, i32, i32, i32), types.I64)
 	asm := llir.NewInlineAsm(types.NewPointer(sig), "ld.global.v4.u32 {$0, $1, $2, $3}, [$4];", "=r,=r,=r,=r,l")
 	asm.SideEffect = true
-	r := k.b.NewCall(asm, k.b.NewPtrToInt(from, types.I64))
+	r := k.b.NewCall(asm, k.globalAddr(k.at(base, idx)))
 	var v value.Value = constant.NewUndef(word4)
 	for w := 0; w < 4; w++ {
 		v = k.b.NewInsertElement(v, k.b.NewExtractValue(r, uint64(w)), ci(w))
@@ -130,13 +127,19 @@ func (k *kernel) storeHalf8(buf *llir.Global, idx, v value.Value) {
 // LLVM 16 (the GPU machine's clang) lacks; both addresses are 64-bit
 // registers in their own state space, as llc writes them.
 func (k *kernel) cpAsync16(dst *llir.Global, at value.Value, src half8Src) {
-	gp := types.NewPointer(types.Half)
-	gp.AddrSpace = 1
-	from := k.b.NewAddrSpaceCast(k.at(src.base, src.index(k)), gp)
+	from := k.globalAddr(k.at(src.base, src.index(k)))
 	sig := types.NewFunc(types.Void, types.I64, types.I64, i32)
 	asm := llir.NewInlineAsm(types.NewPointer(sig), "cp.async.cg.shared.global [$0], [$1], 16, $2;", "l,l,r,~{memory}")
 	asm.SideEffect = true
-	k.b.NewCall(asm, k.b.NewPtrToInt(k.sharedAt(dst, at), types.I64), k.b.NewPtrToInt(from, types.I64), k.sel(src.ok, ci(16), ci(0)))
+	k.b.NewCall(asm, k.b.NewPtrToInt(k.sharedAt(dst, at), types.I64), from, k.sel(src.ok, ci(16), ci(0)))
+}
+
+// globalAddr is a half pointer's global-window address as an i64, the
+// operand of inline PTX in the global state space.
+func (k *kernel) globalAddr(p value.Value) value.Value {
+	gp := types.NewPointer(types.Half)
+	gp.AddrSpace = 1
+	return k.b.NewPtrToInt(k.b.NewAddrSpaceCast(p, gp), types.I64)
 }
 
 // cpAsyncCommit closes the thread's group of cp.async copies issued so far.
@@ -335,7 +338,7 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	// (layer2-3, K 128-256) lost 0.5-1.2 us each, their own copies
 	// already overlapping the residual's latency across blocks.
 	var prefetch [][][]value.Value
-	if hopper && vec && !cluster && p.Batch == 1 && p.K <= t.BK && prefetchRegs(t, len(p.prefetch8)) > 0 {
+	if hopper && vec && !cluster && p.Batch == 1 && p.K <= t.BK && prefetchFits(t, len(p.prefetch8)) {
 		prefetch = make([][][]value.Value, warpRows)
 		for pass := range prefetch {
 			for e := 0; e < warpM*t.BN/8; e += t.Threads() {
@@ -451,16 +454,11 @@ func (b *gemmBlock) epiloguePiece(k *kernel, pass, e int) epiloguePiece {
 	return epiloguePiece{row: row, col: col, m: m, n: n, ok: ok}
 }
 
-// prefetchRegs is the registers a thread of tile t holds from the K loop
-// to the epilogue when it loads the epilogue's output-shaped operands
-// (tensors of them) before the loop, 128 bits a piece; 0 where that
-// would cost more than MaxPrefetchRegs.
-func prefetchRegs(t costmodel.Tile, tensors int) int {
-	r := 4 * tensors * ceilDiv(t.BM*t.BN/8, t.Threads())
-	if r > MaxPrefetchRegs {
-		return 0
-	}
-	return r
+// prefetchFits says a thread of tile t may hold the epilogue's
+// output-shaped operands (tensors of them, at least one) from before the
+// K loop to the epilogue, 128 bits a piece, in MaxPrefetchRegs registers.
+func prefetchFits(t costmodel.Tile, tensors int) bool {
+	return tensors > 0 && 4*tensors*ceilDiv(t.BM*t.BN/8, t.Threads()) <= MaxPrefetchRegs
 }
 
 // MaxPrefetchRegs bounds the registers that the epilogue's prefetched
