@@ -60,12 +60,55 @@ type WeightsFile struct {
 const (
 	BufArena   = "arena"
 	BufWeights = "weights"
+	// BufTensorMaps marks a tensor map argument: the kernel takes the
+	// 128-byte CUtensorMap that the runtime encodes from the argument's
+	// Map, by value.
+	BufTensorMaps = "tensor_maps"
 )
 
-// Arg is one kernel argument: a pointer to Buffer + Offset.
+// Arg is one kernel argument: a pointer to Buffer + Offset, or, with
+// Buffer BufTensorMaps, the tensor map Map describes (Offset 0).
 type Arg struct {
+	Buffer string     `json:"buffer"`
+	Offset int64      `json:"offset"`
+	Map    *TensorMap `json:"tensor_map,omitempty"`
+}
+
+// TensorMapBytes is the size of an encoded tensor map (CUtensorMap).
+const TensorMapBytes = 128
+
+// TensorMap describes a Hopper tensor map (the bulk tensor copy engine's
+// view of a tensor) over fp16 elements at Buffer + Offset: the runtime
+// encodes it with cuTensorMapEncodeTiled, or cuTensorMapEncodeIm2col
+// where Im2col is set, once the buffers are allocated. Dimensions run
+// innermost first, as the driver takes them.
+type TensorMap struct {
 	Buffer string `json:"buffer"`
 	Offset int64  `json:"offset"`
+	// Dims are the extents in elements; Strides the byte strides of
+	// dimensions 1 .. rank-1 (dimension 0 is contiguous).
+	Dims    []int64 `json:"dims"`
+	Strides []int64 `json:"strides"`
+	// Box is the extent one copy moves in each dimension (tiled mode);
+	// ElementStrides the traversal step in each (1 but for a strided
+	// convolution's spatial dimensions).
+	Box            []int `json:"box,omitempty"`
+	ElementStrides []int `json:"element_strides"`
+	// Swizzle is the shared-memory swizzle span in bytes: 0, 32, 64 or
+	// 128.
+	Swizzle int     `json:"swizzle"`
+	Im2col  *Im2col `json:"im2col,omitempty"`
+}
+
+// Im2col is an im2col tensor map's pixel box over an NHWC-like tensor:
+// each copy moves Channels elements of Pixels consecutive pixels, walked
+// through the box [Lower, size-1+Upper] of each spatial dimension
+// (innermost first) image after image.
+type Im2col struct {
+	Lower    []int `json:"lower"`
+	Upper    []int `json:"upper"`
+	Channels int   `json:"channels"`
+	Pixels   int   `json:"pixels"`
 }
 
 // Launch is one kernel launch of the launch list, in order.
@@ -165,20 +208,124 @@ func (p *Plan) Validate() error {
 			return fmt.Errorf("launch %d (%s): block %v exceeds 1024 threads", i, l.Kernel, l.Block)
 		}
 		for j, a := range l.Args {
-			size := p.Arena
-			switch a.Buffer {
-			case BufArena:
-			case BufWeights:
-				size = p.Weights.Bytes
-			default:
-				return fmt.Errorf("launch %d (%s): argument %d points into unknown buffer %q", i, l.Kernel, j, a.Buffer)
-			}
-			if a.Offset < 0 || a.Offset > size {
-				return fmt.Errorf("launch %d (%s): argument %d offset %d outside %s of %d bytes", i, l.Kernel, j, a.Offset, a.Buffer, size)
+			if err := p.validateArg(a); err != nil {
+				return fmt.Errorf("launch %d (%s): argument %d %v", i, l.Kernel, j, err)
 			}
 		}
 	}
 	return nil
+}
+
+// bufferBytes is the size of a buffer an argument or tensor map points
+// into.
+func (p *Plan) bufferBytes(buffer string) (int64, error) {
+	switch buffer {
+	case BufArena:
+		return p.Arena, nil
+	case BufWeights:
+		return p.Weights.Bytes, nil
+	}
+	return 0, fmt.Errorf("points into unknown buffer %q", buffer)
+}
+
+func (p *Plan) validateArg(a Arg) error {
+	if a.Buffer == BufTensorMaps {
+		if a.Map == nil || a.Offset != 0 {
+			return errors.New("is a tensor map without a map (or with an offset)")
+		}
+		return p.validateMap(a.Map)
+	}
+	if a.Map != nil {
+		return fmt.Errorf("points into %s but has a tensor map", a.Buffer)
+	}
+	size, err := p.bufferBytes(a.Buffer)
+	if err != nil {
+		return err
+	}
+	if a.Offset < 0 || a.Offset > size {
+		return fmt.Errorf("offset %d outside %s of %d bytes", a.Offset, a.Buffer, size)
+	}
+	return nil
+}
+
+// validateMap checks what the driver's encoders require of a tensor map
+// (rank, 16-byte aligned address and strides, boxes of at most 256
+// elements, inner box within the swizzle span) and that every element it
+// can reach lies inside its buffer.
+func (p *Plan) validateMap(m *TensorMap) error {
+	size, err := p.bufferBytes(m.Buffer)
+	if err != nil {
+		return fmt.Errorf("tensor map %v", err)
+	}
+	rank := len(m.Dims)
+	const elem = 2 // fp16
+	switch {
+	case rank < 1 || rank > 5:
+		return fmt.Errorf("tensor map of rank %d, want 1 to 5", rank)
+	case len(m.Strides) != rank-1 || len(m.ElementStrides) != rank:
+		return fmt.Errorf("tensor map of rank %d with %d strides and %d element strides", rank, len(m.Strides), len(m.ElementStrides))
+	case m.Offset < 0 || m.Offset%16 != 0:
+		return fmt.Errorf("tensor map at offset %d, want a multiple of 16", m.Offset)
+	case m.Swizzle != 0 && m.Swizzle != 32 && m.Swizzle != 64 && m.Swizzle != 128:
+		return fmt.Errorf("tensor map swizzle %d, want 0, 32, 64 or 128", m.Swizzle)
+	}
+	last := int64(elem)
+	for d, n := range m.Dims {
+		stride := int64(elem)
+		if d > 0 {
+			stride = m.Strides[d-1]
+			if stride <= 0 || stride%16 != 0 {
+				return fmt.Errorf("tensor map stride %d of dimension %d, want a positive multiple of 16", stride, d)
+			}
+		}
+		if n < 1 || n > 1<<32 {
+			return fmt.Errorf("tensor map dimension %d of %d elements", d, n)
+		}
+		if s := m.ElementStrides[d]; s < 1 || s > 8 {
+			return fmt.Errorf("tensor map element stride %d, want 1 to 8", s)
+		}
+		last += (n - 1) * stride
+	}
+	if m.Offset+last > size {
+		return fmt.Errorf("tensor map at %d reaches %d bytes, past %s of %d", m.Offset, m.Offset+last, m.Buffer, size)
+	}
+	inner := 0 // the inner extent of one copy, in elements
+	if c := m.Im2col; c != nil {
+		if rank < 3 || len(m.Box) != 0 || len(c.Lower) != rank-2 || len(c.Upper) != rank-2 {
+			return fmt.Errorf("im2col tensor map of rank %d with %d box, %d lower and %d upper corner dimensions", rank, len(m.Box), len(c.Lower), len(c.Upper))
+		}
+		if c.Channels < 1 || c.Channels > 256 || c.Pixels < 1 || c.Pixels > 1024 {
+			return fmt.Errorf("im2col tensor map of %d channels and %d pixels a copy, want 1-256 and 1-1024", c.Channels, c.Pixels)
+		}
+		inner = c.Channels
+	} else {
+		if len(m.Box) != rank {
+			return fmt.Errorf("tensor map of rank %d with a box of %d dimensions", rank, len(m.Box))
+		}
+		for _, b := range m.Box {
+			if b < 1 || b > 256 {
+				return fmt.Errorf("tensor map box %v, want 1 to 256 elements a dimension", m.Box)
+			}
+		}
+		inner = m.Box[0]
+	}
+	if inner*elem%16 != 0 || (m.Swizzle > 0 && inner*elem > m.Swizzle) {
+		return fmt.Errorf("tensor map inner box of %d bytes, want a multiple of 16 within the swizzle span of %d", inner*elem, m.Swizzle)
+	}
+	return nil
+}
+
+// TensorMaps is how many tensor maps the launches take.
+func (p *Plan) TensorMaps() int {
+	n := 0
+	for _, l := range p.Launches {
+		for _, a := range l.Args {
+			if a.Buffer == BufTensorMaps {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // ReadWeights reads the weights file beside planPath and checks its size

@@ -15,7 +15,14 @@ func samplePlan() *Plan {
 		Outputs: []TensorRef{{Name: "y", DType: "f32", Shape: []int{1, 4}, Offset: 256, Bytes: 16}},
 		Arena:   512, Weights: WeightsFile{File: "m.weights", Bytes: 16, SHA256: SHA256(make([]byte, 16))},
 		Launches: []Launch{{Kernel: "k000_add", Grid: [3]int{1, 1, 1}, Block: [3]int{256, 1, 1},
-			Args: []Arg{{BufArena, 0}, {BufWeights, 0}, {BufArena, 256}}, FLOPs: 0, Bytes: 48}}}
+			Args: []Arg{{Buffer: BufArena}, {Buffer: BufWeights}, {Buffer: BufArena, Offset: 256},
+				{Buffer: BufTensorMaps, Map: sampleMap()}}, FLOPs: 0, Bytes: 48}}}
+}
+
+// sampleMap is a 2-D tiled map over the weights' 4 x 4 halves.
+func sampleMap() *TensorMap {
+	return &TensorMap{Buffer: BufWeights, Dims: []int64{8, 1}, Strides: []int64{16}, Box: []int{8, 1},
+		ElementStrides: []int{1, 1}, Swizzle: 128}
 }
 
 func TestPlanRoundTrip(t *testing.T) {
@@ -50,6 +57,18 @@ func TestPlanRejects(t *testing.T) {
 		{"big block", func(p *Plan) { p.Launches[0].Block = [3]int{2048, 1, 1} }, "exceeds 1024"},
 		{"unknown buffer", func(p *Plan) { p.Launches[0].Args[0].Buffer = "heap" }, "unknown buffer"},
 		{"arg outside weights", func(p *Plan) { p.Launches[0].Args[1].Offset = 64 }, "outside weights"},
+		{"map missing", func(p *Plan) { p.Launches[0].Args[3].Map = nil }, "without a map"},
+		{"map on a pointer", func(p *Plan) { p.Launches[0].Args[0].Map = sampleMap() }, "has a tensor map"},
+		{"map past buffer", func(p *Plan) { p.Launches[0].Args[3].Map.Dims[1] = 2 }, "past weights of 16"},
+		{"map buffer", func(p *Plan) { p.Launches[0].Args[3].Map.Buffer = "heap" }, "unknown buffer"},
+		{"map stride", func(p *Plan) { p.Launches[0].Args[3].Map.Strides[0] = 8 }, "multiple of 16"},
+		{"map misaligned", func(p *Plan) { p.Launches[0].Args[3].Map.Offset = 8 }, "offset 8"},
+		{"map box", func(p *Plan) { p.Launches[0].Args[3].Map.Box = []int{8} }, "box of 1 dimensions"},
+		{"map big box", func(p *Plan) { p.Launches[0].Args[3].Map.Box[1] = 300 }, "1 to 256"},
+		{"map swizzle", func(p *Plan) { p.Launches[0].Args[3].Map.Swizzle = 16 }, "swizzle 16"},
+		{"map inner box", func(p *Plan) { p.Launches[0].Args[3].Map.Swizzle = 32; p.Launches[0].Args[3].Map.Box[0] = 4 },
+			"inner box of 8 bytes"},
+		{"im2col rank", func(p *Plan) { p.Launches[0].Args[3].Map.Im2col = &Im2col{Channels: 8, Pixels: 1} }, "im2col tensor map of rank 2"},
 	}
 	for _, c := range cases {
 		p := samplePlan()

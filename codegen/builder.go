@@ -85,6 +85,7 @@ type kernel struct {
 	cluster int // blocks per thread-block cluster along z, 0 for none
 	blocks  int
 	params  []*ir.Param
+	maps    []tensorMapParam // tensor map parameters, after params
 }
 
 // makeKernel starts a kernel with nptr tensor pointer parameters

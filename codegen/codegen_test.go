@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/artifact"
@@ -624,7 +625,7 @@ func TestWgmmaKernels(t *testing.T) {
 				t.Errorf("tile %v %s: wgmma %v, mma.sync %v, ldmatrix %v", tile, target, strings.Contains(body, wgmma),
 					strings.Contains(body, "mma.sync.aligned.m16n8k16"), strings.Contains(body, "ldmatrix"))
 			}
-			if hopper && (!strings.Contains(ptx, ".version 8.0\n") || !strings.Contains(ptx, ".target sm_90a\n") ||
+			if hopper && (!strings.Contains(ptx, ".version 8.3\n") || !strings.Contains(ptx, ".target sm_90a\n") ||
 				!strings.Contains(body, "fence.proxy.async.shared::cta") || !strings.Contains(body, "wgmma.wait_group.sync.aligned 0") ||
 				!strings.Contains(body, "wgmma.wait_group.sync.aligned 1")) {
 				t.Errorf("tile %v: no PTX 8.0 sm_90a header, async-proxy fence or wgmma waits (one group in flight, then none)", tile)
@@ -920,4 +921,128 @@ func TestResidualPrefetch(t *testing.T) {
 	if n := ahead(compile(64, "sm_90")); n != 0 {
 		t.Errorf("K 64 on sm_90 (mma.sync core): %d residual loads before the K loop, want 0", n)
 	}
+}
+
+// TestTMAStaging: on sm_90a, a wgmma convolution over an NHWC fp16 input
+// of channels in 64s stages both operands with the bulk tensor copy
+// engine (an im2col map of the input, a tiled map of the weights),
+// waiting on mbarriers; its launch carries the maps for the runtime to
+// encode. Channels not in 64s, or sm_90 (mma.sync), keep cp.async.
+func TestTMAStaging(t *testing.T) {
+	be := backendForTest(t)
+	tile := costmodel.Tile{BM: 128, BN: 64, BK: 64, TM: 64, TN: 16}
+	compile := func(c int, target string) (*Result, string) {
+		g, err := ir.Parse(fmt.Sprintf(`graph tma(%%x: f32[2,8,12,12]) -> (%%4) {
+  %%w0 = const f32[%[1]d,8,1,1] @w0
+  %%0 = conv2d %%x, %%w0 : f32[2,%[1]d,12,12] [k0 layout=nhwc]
+  %%w1 = const f32[64,%[1]d,3,3] @w1
+  %%1 = conv2d %%0, %%w1 {pads=[1,1,1,1]} : f32[2,64,12,12] [k1 layout=nhwc]
+  %%w2 = const f32[128,64,1,1] @w2
+  %%2 = conv2d %%1, %%w2 {strides=[2,2]} : f32[2,128,6,6] [k2 layout=nhwc]
+  %%w3 = const f32[64,128,1,1] @w3
+  %%3 = conv2d %%2, %%w3 : f32[2,64,6,6] [k3 layout=nhwc]
+  %%w4 = const f32[8,64,1,1] @w4
+  %%4 = conv2d %%3, %%w4 : f32[2,8,6,6] [k4]
+}`, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillConsts(g)
+		for _, n := range g.Nodes {
+			if n.Op == ir.OpConv2D {
+				n.Sched.Tile = tile.Ints()
+			}
+		}
+		res, err := Lower(g, Options{Precision: "fp16", Target: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ptx, err := be.Compile(res.LLVM, Targets[target])
+		if err == nil {
+			ptx, err = mapsByValue(ptx, res.Plan.Launches)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, string(ptx)
+	}
+	maps := func(res *Result, kernel string) []*artifact.TensorMap {
+		var out []*artifact.TensorMap
+		for _, l := range res.Plan.Launches {
+			if strings.HasPrefix(l.Kernel, kernel) {
+				for _, a := range l.Args {
+					if a.Buffer == artifact.BufTensorMaps {
+						out = append(out, a.Map)
+					}
+				}
+			}
+		}
+		return out
+	}
+	res, ptx := compile(64, "sm_90a")
+	if err := res.Plan.Validate(); err != nil {
+		t.Fatalf("plan with tensor maps: %v", err)
+	}
+	bodies := entryBodies(ptx)
+	// k1: the 3x3 over the 64-channel k0 output; k2: the strided 1x1.
+	want := map[string][]artifact.TensorMap{
+		"k001": {
+			{Dims: []int64{64, 12, 12, 2}, Strides: []int64{128, 128 * 12, 128 * 144}, ElementStrides: []int{1, 1, 1, 1}, Swizzle: 128,
+				Im2col: &artifact.Im2col{Lower: []int{-1, -1}, Upper: []int{-1, -1}, Channels: 64, Pixels: 128}},
+			{Dims: []int64{576, 64}, Strides: []int64{1152}, Box: []int{64, 64}, ElementStrides: []int{1, 1}, Swizzle: 128},
+		},
+		"k002": {
+			{Dims: []int64{64, 12, 12, 2}, Strides: []int64{128, 128 * 12, 128 * 144}, ElementStrides: []int{1, 2, 2, 1}, Swizzle: 128,
+				Im2col: &artifact.Im2col{Lower: []int{0, 0}, Upper: []int{-1, -1}, Channels: 64, Pixels: 128}},
+			{Dims: []int64{64, 128}, Strides: []int64{128}, Box: []int{64, 64}, ElementStrides: []int{1, 1}, Swizzle: 128},
+		},
+		// k3: an unpadded 1x1 of stride 1 reads its input as the GEMM's
+		// A, [pixels][C], through a tiled map.
+		"k003": {
+			{Dims: []int64{128, 72}, Strides: []int64{256}, Box: []int{64, 128}, ElementStrides: []int{1, 1}, Swizzle: 128},
+			{Dims: []int64{128, 64}, Strides: []int64{256}, Box: []int{64, 64}, ElementStrides: []int{1, 1}, Swizzle: 128},
+		},
+	}
+	for kernel, w := range want {
+		got := maps(res, kernel)
+		for _, m := range got {
+			m.Buffer, m.Offset = "", 0
+		}
+		if diff := cmp.Diff(w, derefMaps(got)); diff != "" {
+			t.Errorf("%s's tensor maps (-want +got):\n%s", kernel, diff)
+		}
+		for name, body := range bodies {
+			if !strings.HasPrefix(name, kernel) {
+				continue
+			}
+			if n := strings.Count(body, "cp.async.bulk.tensor."); n != 4 {
+				t.Errorf("%s: %d bulk tensor copies, want 4 (A and B, before and in the K loop)", name, n)
+			}
+			// The maps come by value: 128-byte parameters, read through
+			// their generic addresses.
+			if n := strings.Count(body, ".param .align 64 .b8 "); n != 2 || strings.Count(body, "cvta.param.u64") < 2 {
+				t.Errorf("%s: %d tensor maps passed by value, want 2", name, n)
+			}
+			if strings.Contains(body, "cp.async.cg") || !strings.Contains(body, "mbarrier.try_wait.parity") {
+				t.Errorf("%s: still copies with cp.async, or never waits on an mbarrier", name)
+			}
+		}
+	}
+	// 32 channels: the 3x3's slices span taps; its input stays on cp.async.
+	res, _ = compile(32, "sm_90a")
+	if m := maps(res, "k001"); len(m) != 0 {
+		t.Errorf("3x3 over 32 channels: %d tensor maps, want none", len(m))
+	}
+	res, ptx = compile(64, "sm_90")
+	if n := res.Plan.TensorMaps(); n != 0 || strings.Contains(ptx, "cp.async.bulk") {
+		t.Errorf("sm_90 (mma.sync core): %d tensor maps, bulk copies %v; want none", n, strings.Contains(ptx, "cp.async.bulk"))
+	}
+}
+
+func derefMaps(ms []*artifact.TensorMap) []artifact.TensorMap {
+	out := make([]artifact.TensorMap, len(ms))
+	for i, m := range ms {
+		out[i] = *m
+	}
+	return out
 }

@@ -345,6 +345,9 @@ func Compile(g *ir.Graph, opt Options) (*Result, error) {
 	if err == nil {
 		ptx, err = declareClusters(ptx, res.Plan.Launches)
 	}
+	if err == nil {
+		ptx, err = mapsByValue(ptx, res.Plan.Launches)
+	}
 	if err != nil {
 		var be *BackendError
 		if errors.As(err, &be) {
@@ -743,6 +746,12 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 	launch.Args = append(launch.Args, artifact.Arg{Buffer: out.buffer, Offset: out.offset})
 	if ws != nil {
 		launch.Args = append(launch.Args, artifact.Arg{Buffer: ws.buffer, Offset: ws.offset})
+	}
+	// The tensor maps, each over the buffer of the parameter it views.
+	for _, m := range k.maps {
+		spec := m.spec
+		spec.Buffer, spec.Offset = launch.Args[m.of].Buffer, launch.Args[m.of].Offset
+		launch.Args = append(launch.Args, artifact.Arg{Buffer: artifact.BufTensorMaps, Map: &spec})
 	}
 	l.plan.Launches = append(l.plan.Launches, launch)
 	return nil

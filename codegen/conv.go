@@ -191,6 +191,18 @@ func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.
 				}, pre)
 			}
 		}
+		if x := in[0]; vecW && g.InNHWC && g.C%64 == 0 && g.DH == 1 && g.DW == 1 && c.prologueAnchor() == nil && elemOf(x) == types.Half {
+			// Both operands through the copy engine where the tile allows
+			// (see emitGemmTC): the im2col of the input, and the weights'
+			// rows (W'[oc][k], K contiguous) as a 2-D box.
+			q.tmaA = tmaIm2col(x, g)
+			if unpadded1x1(c.n) && g.SH == 1 && g.SW == 1 {
+				// A is the input itself, [pixels][C]: a tiled box
+				// (im2col boxes measured slower on such GEMMs).
+				q.tmaA = tmaTiled(x, g.N*g.H*g.W, g.C, g.C)
+			}
+			q.tmaB = tmaTiled(wt, g.M, K, K)
+		}
 		if x := in[0]; g.InNHWC && g.C%8 == 0 && c.prologueAnchor() == nil && elemOf(x) == types.Half {
 			// A K slice within one tap (C a multiple of BK) finds the tap
 			// once per slice, the same for every thread.
@@ -265,9 +277,12 @@ func concatK(p, q gemmProblem, sliceAligned bool) (gemmProblem, error) {
 		f, s := first(k, kk), k.ge(kk, ci(p.K))
 		return k.sel(f, p.loadB(k, z, kk, n, k.and(ok, f)), q.loadB(k, z, second(k, kk), n, k.and(ok, s)))
 	}
-	r.srcA8, r.srcB8 = nil, nil
+	r.srcA8, r.srcB8, r.tmaA, r.tmaB = nil, nil, nil, nil
 	if !sliceAligned {
 		return r, nil
+	}
+	if p.tmaA != nil && p.tmaB != nil && q.tmaA != nil && q.tmaB != nil && p.K%(tmaRowBytes/2) == 0 {
+		r.tmaA, r.tmaB = tmaConcatK(p.tmaA, q.tmaA, p.K), tmaConcatK(p.tmaB, q.tmaB, p.K)
 	}
 	pick := func(k *kernel, kk kIndex, a, b func(kIndex) half8Src) half8Src {
 		f := first(k, kk.slice)

@@ -40,6 +40,10 @@ type gemmProblem struct {
 	srcA8 func(k *kernel, z, m value.Value, kk kIndex, ok value.Value) half8Src
 	// srcB8 is the same for B[z][k .. k+7][n] (B k-contiguous).
 	srcB8 func(k *kernel, z value.Value, kk kIndex, n, ok value.Value) half8Src
+	// tmaA and tmaB, when both are set, stage A's rows (m) and B's
+	// columns (n) with the bulk tensor copy engine on Hopper (Batch 1, K
+	// a multiple of 64; see tma.go).
+	tmaA, tmaB tmaSource
 }
 
 // kIndex is a k the core stages: the K slice's first k (a multiple of the

@@ -277,7 +277,20 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	}
 	bOff := stages * aStage
 	cld := t.BN + 8
-	ab, dynamicBytes := k.sharedHalf("AB", max(stages*(aStage+bStage), 2*warpM*cld), align)
+	// The copy engine stages the operands where the problem has tensor
+	// maps for both and a slice row is the 128-byte swizzle's span; its
+	// mbarriers follow the stages (and the parked output tile).
+	tma := hopper && p.tmaA != nil && p.tmaB != nil && t.BK*2 == tmaRowBytes && p.Batch == 1
+	words := max(stages*(aStage+bStage), 2*warpM*cld)
+	var bars *mbarriers
+	if tma {
+		bars = &mbarriers{at: (words + 3) / 4 * 4}
+		words = bars.at + 4*stages
+	}
+	ab, dynamicBytes := k.sharedHalf("AB", words, align)
+	if bars != nil {
+		bars.buf = ab
+	}
 	// fragments reads the warp's A and B fragments of the k16 step at ks
 	// of the slice staged at aBase and bBase (As[mm][kk], Bs[nn][kk]: k
 	// contiguous): one ldmatrix.x4 per 16x16 A fragment (matrices: rows
@@ -354,7 +367,7 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	}
 	switch {
 	case hopper:
-		acc = tcWgmma(k, blk, ops, stages, aStage, bStage, ab, acc)
+		acc = tcWgmma(k, blk, ops, stages, aStage, bStage, ab, bars, acc)
 	case pipelined:
 		acc = tcPipelined(k, blk, ops, stages, aStage, bStage, acc, fragments, mmaStep)
 	default:

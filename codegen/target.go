@@ -22,10 +22,12 @@ type Target struct {
 	SM   int    // 80
 	PTX  string // the PTX ISA version the backend is asked for, e.g. ptx70
 	// Hopper targets sm_90a: the tensor-core core may use wgmma, whose
-	// PTX (ISA 8.0, arch-specific sm_90a) runs on sm_90 cards only. The
-	// backend compiles for sm_90 (LLVM 16, the GPU machine's clang, knows
-	// neither sm_90a nor PTX 8.0; the wgmma instructions are inline
-	// assembly it does not read) and the PTX header is raised after.
+	// PTX (ISA 8.0, arch-specific sm_90a) runs on sm_90 cards only, and
+	// the bulk tensor copy engine, whose tensor maps in global memory
+	// need the proxy fence of ISA 8.3. The backend compiles for sm_90
+	// (LLVM 16, the GPU machine's clang, knows neither sm_90a nor PTX
+	// 8.x; these instructions are inline assembly it does not read) and
+	// the PTX header is raised after.
 	Hopper bool
 }
 
@@ -58,9 +60,9 @@ func TargetFor(major, minor int) string {
 }
 
 // raiseHopper rewrites the PTX header of an sm_90 compile for sm_90a and
-// PTX ISA 8.0 (Target.Hopper).
+// PTX ISA 8.3 (Target.Hopper).
 func raiseHopper(ptx []byte) []byte {
-	s := versionLine.ReplaceAllString(string(ptx), ".version 8.0")
+	s := versionLine.ReplaceAllString(string(ptx), ".version 8.3")
 	return []byte(strings.Replace(s, ".target sm_90\n", ".target sm_90a\n", 1))
 }
 
@@ -87,6 +89,46 @@ func declareClusters(ptx []byte, launches []artifact.Launch) ([]byte, error) {
 		}
 		at := entry + body
 		s = s[:at] + fmt.Sprintf("\n.reqnctapercluster 1, 1, %d", l.ClusterBlocks) + s[at:]
+	}
+	return []byte(s), nil
+}
+
+// mapsByValue makes each tensor map parameter of the launches' kernels a
+// 128-byte parameter (64-byte aligned) that the launch passes by value,
+// as CUDA's __grid_constant__ maps are: the copy engine then reads the
+// map from the kernel's parameters, which need no fence and no fetch
+// from global memory. The backend declares the parameter a pointer (the
+// IR takes its address as an i64); its loads become the parameter's
+// generic address.
+func mapsByValue(ptx []byte, launches []artifact.Launch) ([]byte, error) {
+	s := string(ptx)
+	for _, l := range launches {
+		entry := strings.Index(s, ".entry "+l.Kernel+"(")
+		if entry < 0 {
+			if slices.ContainsFunc(l.Args, func(a artifact.Arg) bool { return a.Map != nil }) {
+				return nil, fmt.Errorf("kernel %s is not in the PTX", l.Kernel)
+			}
+			continue
+		}
+		end := len(s)
+		if next := strings.Index(s[entry+1:], ".entry "); next >= 0 {
+			end = entry + 1 + next
+		}
+		body := s[entry:end]
+		for j, a := range l.Args {
+			if a.Map == nil {
+				continue
+			}
+			param := fmt.Sprintf("%s_param_%d", l.Kernel, j)
+			decl := ".param .u64 " + param
+			if strings.Count(body, decl) != 1 {
+				return nil, fmt.Errorf("kernel %s: tensor map parameter %d is not a .u64 parameter in the PTX", l.Kernel, j)
+			}
+			body = strings.Replace(body, decl, ".param .align 64 .b8 "+param+"["+fmt.Sprint(artifact.TensorMapBytes)+"]", 1)
+			load := regexp.MustCompile(`ld\.param\.u64\s+(%rd\d+), \[` + regexp.QuoteMeta(param) + `\];`)
+			body = load.ReplaceAllString(body, "mov.u64 \t$1, "+param+";\n\tcvta.param.u64 \t$1, $1;")
+		}
+		s = s[:entry] + body + s[end:]
 	}
 	return []byte(s), nil
 }

@@ -6,6 +6,7 @@ import (
 
 	llir "github.com/llir/llvm/ir"
 	"github.com/llir/llvm/ir/constant"
+	"github.com/llir/llvm/ir/enum"
 	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
 )
@@ -136,11 +137,29 @@ func (k *kernel) wgmmaWait(acc []value.Value, pending int) []value.Value {
 //
 // so the tensor cores have slice i-1's work while the warps wait at the
 // barrier and issue slice i's.
-func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage int, ab *llir.Global, acc []value.Value) []value.Value {
+//
+// With bars (the copy engine stages both operands, see tma.go), thread 0
+// asks for a slice's two boxes instead of every thread copying its
+// pieces, and the threads wait on the stage's mbarrier (its phase
+// parity flips each time the ring wraps) instead of for their own copies.
+func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage int, ab *llir.Global, bars *mbarriers, acc []value.Value) []value.Value {
 	t := blk.t
 	bOff := stages * aStage
 	wg := k.div(k.tid(), 128)
+	if bars != nil {
+		bars.init(k, stages)
+	}
 	copies := func(k0, stage value.Value) {
+		if bars != nil {
+			p := blk.p
+			k.ifThen(k.and(k.icmp(enum.IPredEQ, k.tid(), ci(0)), k.lt(k0, blk.kEnd)), func() {
+				bar := bars.addr(k, stage)
+				bars.expect(k, stage, (t.BM+t.BN)*tmaRowBytes)
+				p.tmaA(k, t.BM, blk.m0, k0, k.sharedAddr(ab, k.mul(stage, ci(aStage))), bar)
+				p.tmaB(k, t.BN, blk.n0, k0, k.sharedAddr(ab, k.add(ci(bOff), k.mul(stage, ci(bStage)))), bar)
+			})
+			return
+		}
 		if !blk.wholeSlices() {
 			k.issueCopies(blk.sliceCopies(k, ops, k0, stage, aStage, bStage))
 			return
@@ -158,15 +177,24 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage i
 	for s := 0; s < stages-2; s++ {
 		copies(k.add(blk.kStart, ci(s*t.BK)), ci(s))
 	}
+	if bars != nil {
+		// Thread 0 initialized the mbarriers and asked for the first
+		// slices; the others wait on them after this.
+		k.barrier()
+	}
 	next := func(s value.Value) value.Value { return nextStage(k, s, stages) }
 	// This warpgroup's 64 rows of A: eight 1024-byte atoms.
 	aRows := k.mul(wg, ci(64*t.BK))
-	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-2))
+	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-2), ci(0))
 	carried = k.loop(blk.kStart, blk.kEnd, t.BK, carried, func(k0 value.Value, c []value.Value) []value.Value {
-		read, fill := c[len(acc)], c[len(acc)+1]
+		read, fill, parity := c[len(acc)], c[len(acc)+1], c[len(acc)+2]
 		out := c[:len(acc)]
-		k.cpAsyncWait(stages - 3)
-		k.asm("fence.proxy.async.shared::cta;")
+		if bars != nil {
+			bars.wait(k, read, parity)
+		} else {
+			k.cpAsyncWait(stages - 3)
+			k.asm("fence.proxy.async.shared::cta;")
+		}
 		k.barrier()
 		k.asm("wgmma.fence.sync.aligned;")
 		aBase := k.add(k.mul(read, ci(aStage)), aRows)
@@ -183,9 +211,13 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage i
 		k.asm("wgmma.commit_group.sync.aligned;")
 		copies(k.add(k0, ci((stages-2)*t.BK)), fill)
 		out = k.wgmmaWait(out, 1)
-		return append(out, next(read), next(fill))
+		// The ring wraps: the next round of each stage's mbarrier.
+		parity = k.sel(k.icmp(enum.IPredEQ, read, ci(stages-1)), k.b.NewXor(parity, ci(1)), parity)
+		return append(out, next(read), next(fill), parity)
 	})
-	k.cpAsyncWait(0)
+	if bars == nil {
+		k.cpAsyncWait(0)
+	}
 	return k.wgmmaWait(carried[:len(acc)], 0)
 }
 

@@ -308,6 +308,31 @@ var scheduleCases = []string{
   %w4 = const f32[16,128,1,1] @w4
   %9 = conv2d %8, %w4 : f32[2,16,6,5] [k4]
 }`,
+	// Channels in 64s, NHWC: on Hopper the bulk tensor copy engine stages
+	// both operands of each wgmma GEMM (an im2col map of the input, a
+	// tiled map of the weights). A 3x3, a strided 3x3 whose stride does
+	// not divide its padded width, and a bottleneck's last 1x1 summed with
+	// its strided 1x1 shortcut (a map on each side of K); 180 and 50
+	// pixels, so blocks cross images and run past the last.
+	`graph tma(%x: f32[2,8,9,10]) -> (%9) {
+  %w0 = const f32[64,8,1,1] @w0
+  %0 = conv2d %x, %w0 : f32[2,64,9,10] [k0 layout=nhwc]
+  %w1 = const f32[64,64,3,3] @w1
+  %b1 = const f32[64] @b1
+  %1 = conv2d %0, %w1, %b1 {pads=[1,1,1,1]} : f32[2,64,9,10] [k1 layout=nhwc]
+  %2 = relu %1 : f32[2,64,9,10] [k1 layout=nhwc]
+  %w2 = const f32[64,64,3,3] @w2
+  %3 = conv2d %2, %w2 {pads=[1,1,1,1], strides=[2,2]} : f32[2,64,5,5] [k2 layout=nhwc]
+  %4 = relu %3 : f32[2,64,5,5] [k2 layout=nhwc]
+  %w3 = const f32[128,64,1,1] @w3
+  %5 = conv2d %4, %w3 : f32[2,128,5,5] [k3 layout=nhwc]
+  %wd = const f32[128,64,1,1] @wd
+  %6 = conv2d %2, %wd {strides=[2,2]} : f32[2,128,5,5] [k3 layout=nhwc]
+  %7 = add %5, %6 : f32[2,128,5,5] [k3 layout=nhwc]
+  %8 = relu %7 : f32[2,128,5,5] [k3 layout=nhwc]
+  %w4 = const f32[16,128,1,1] @w4
+  %9 = conv2d %8, %w4 : f32[2,16,5,5] [k4]
+}`,
 }
 
 // scheduled parses scheduleCases[ci] with random weights, puts its GEMM
@@ -477,8 +502,15 @@ func TestCompileSchedules(t *testing.T) {
 							}
 						}
 					}
-					if _, err := codegen.Compile(g, codegen.Options{Model: g.Name, Precision: precision, Target: "sm_90a"}); err != nil {
+					res, err := codegen.Compile(g, codegen.Options{Model: g.Name, Precision: precision, Target: "sm_90a"})
+					if err != nil {
 						t.Errorf("%s with tile %v split_k %d for sm_90a: %v", g.Name, tile, split, err)
+						continue
+					}
+					// k1-k3 of the tma case (two maps each, four for the
+					// fused shortcut) stage on the copy engine.
+					if n := res.Plan.TensorMaps(); g.Name == "tma" && n != 8 {
+						t.Errorf("%s with tile %v split_k %d for sm_90a: %d tensor maps, want 8", g.Name, tile, split, n)
 					}
 				}
 			}

@@ -162,7 +162,11 @@ func LoadArtifact(dev *cuda.Device, a *Artifact) (_ *Executor, err error) {
 		return nil, err
 	}
 	for i, l := range p.Launches {
-		e.launches[i].params = kernelParams(l.Args, e.arena, e.weights)
+		maps, err := e.tensorMaps(i)
+		if err != nil {
+			return nil, err
+		}
+		e.launches[i].params = kernelParams(l.Args, e.arena, e.weights, maps)
 	}
 	if e.stream, err = dev.CreateStream(); err != nil {
 		return nil, err
@@ -171,17 +175,71 @@ func LoadArtifact(dev *cuda.Device, a *Artifact) (_ *Executor, err error) {
 }
 
 // kernelParams makes a launch's parameters: each argument is the base of
-// its buffer plus its offset, a 64-bit device pointer.
-func kernelParams(args []artifact.Arg, arena, weights cuda.DevicePtr) *cuda.Params {
+// its buffer plus its offset, a 64-bit device pointer, but for a tensor
+// map, passed by value: the next of maps, encoded in argument order.
+func kernelParams(args []artifact.Arg, arena, weights cuda.DevicePtr, maps []cuda.TensorMap) *cuda.Params {
 	p := cuda.NewParams(len(args))
 	for j, a := range args {
-		base := arena
-		if a.Buffer == artifact.BufWeights {
-			base = weights
+		switch a.Buffer {
+		case artifact.BufTensorMaps:
+			p.SetBytes(j, maps[0][:])
+			maps = maps[1:]
+		case artifact.BufWeights:
+			p.SetPtr(j, weights+cuda.DevicePtr(a.Offset))
+		default:
+			p.SetPtr(j, arena+cuda.DevicePtr(a.Offset))
 		}
-		p.SetPtr(j, base+cuda.DevicePtr(a.Offset))
 	}
 	return p
+}
+
+// tensorMaps encodes launch i's tensor maps over the arena and weights,
+// in argument order.
+func (e *Executor) tensorMaps(i int) ([]cuda.TensorMap, error) {
+	l := e.art.Plan.Launches[i]
+	var out []cuda.TensorMap
+	for j, a := range l.Args {
+		if a.Map == nil {
+			continue
+		}
+		m, err := e.dev.EncodeTensorMap(e.mapDesc(a.Map))
+		if err != nil {
+			return nil, fmt.Errorf("launch %d (%s) argument %d: %w", i, l.Kernel, j, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// mapDesc is the driver's description of m over the executor's buffers.
+func (e *Executor) mapDesc(m *artifact.TensorMap) cuda.TensorMapDesc {
+	base := e.arena
+	if m.Buffer == artifact.BufWeights {
+		base = e.weights
+	}
+	d := cuda.TensorMapDesc{Addr: base + cuda.DevicePtr(m.Offset), Swizzle: m.Swizzle}
+	for _, x := range m.Dims {
+		d.Dims = append(d.Dims, uint64(x))
+	}
+	for _, x := range m.Strides {
+		d.Strides = append(d.Strides, uint64(x))
+	}
+	for _, x := range m.Box {
+		d.Box = append(d.Box, uint32(x))
+	}
+	for _, x := range m.ElementStrides {
+		d.ElementStrides = append(d.ElementStrides, uint32(x))
+	}
+	if c := m.Im2col; c != nil {
+		for _, x := range c.Lower {
+			d.Lower = append(d.Lower, int32(x))
+		}
+		for _, x := range c.Upper {
+			d.Upper = append(d.Upper, int32(x))
+		}
+		d.Channels, d.Pixels = uint32(c.Channels), uint32(c.Pixels)
+	}
+	return d
 }
 
 // Plan is the model's plan.

@@ -108,13 +108,24 @@ func TestCheckInputs(t *testing.T) {
 
 func TestKernelParams(t *testing.T) {
 	const arena, weights = cuda.DevicePtr(0x7000_0000_0000), cuda.DevicePtr(0x7100_0000_0000)
+	m := &artifact.TensorMap{Buffer: artifact.BufArena}
 	args := []artifact.Arg{
 		{Buffer: artifact.BufArena, Offset: 0},
+		{Buffer: artifact.BufTensorMaps, Map: m},
 		{Buffer: artifact.BufWeights, Offset: 4096},
+		{Buffer: artifact.BufTensorMaps, Map: m},
 		{Buffer: artifact.BufArena, Offset: 256},
 	}
-	got := kernelParams(args, arena, weights).Values()
-	want := []uint64{0x7000_0000_0000, 0x7100_0000_1000, 0x7000_0000_0100}
+	maps := []cuda.TensorMap{{1}, {2}}
+	params := kernelParams(args, arena, weights, maps)
+	got := params.Values()
+	// The maps go by value, in argument order (their slots unused).
+	want := []uint64{0x7000_0000_0000, 0, 0x7100_0000_1000, 0, 0x7000_0000_0100}
+	for j, first := range map[int]byte{1: 1, 3: 2} {
+		if b := params.Bytes(j); len(b) != 128 || b[0] != first {
+			t.Errorf("argument %d: %d bytes by value starting %v, want the 128 of map %d", j, len(b), b[:min(len(b), 1)], first)
+		}
+	}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("argument %d = %#x, want %#x", i, got[i], want[i])

@@ -109,6 +109,21 @@ var drv struct {
 	graphExecDestroy func(exec GraphExec) Result
 	// CUresult cuGraphDestroy(CUgraph hGraph)
 	graphDestroy func(g Graph) Result
+	// CUresult cuTensorMapEncodeTiled(CUtensorMap* tensorMap, CUtensorMapDataType tensorDataType,
+	//     cuuint32_t tensorRank, void* globalAddress, const cuuint64_t* globalDim,
+	//     const cuuint64_t* globalStrides, const cuuint32_t* boxDim, const cuuint32_t* elementStrides,
+	//     CUtensorMapInterleave interleave, CUtensorMapSwizzle swizzle,
+	//     CUtensorMapL2promotion l2Promotion, CUtensorMapFloatOOBfill oobFill)
+	tensorMapEncodeTiled func(m *byte, dtype, rank uint32, addr DevicePtr, dims, strides *uint64,
+		box, elemStrides *uint32, interleave, swizzle, l2, oob uint32) Result
+	// CUresult cuTensorMapEncodeIm2col(CUtensorMap* tensorMap, CUtensorMapDataType tensorDataType,
+	//     cuuint32_t tensorRank, void* globalAddress, const cuuint64_t* globalDim,
+	//     const cuuint64_t* globalStrides, const int* pixelBoxLowerCorner,
+	//     const int* pixelBoxUpperCorner, cuuint32_t channelsPerPixel, cuuint32_t pixelsPerColumn,
+	//     const cuuint32_t* elementStrides, CUtensorMapInterleave interleave,
+	//     CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2Promotion, CUtensorMapFloatOOBfill oobFill)
+	tensorMapEncodeIm2col func(m *byte, dtype, rank uint32, addr DevicePtr, dims, strides *uint64,
+		lower, upper *int32, channels, pixels uint32, elemStrides *uint32, interleave, swizzle, l2, oob uint32) Result
 
 	// The calls of timed loops go through purego.SyscallN, which costs a
 	// fifth of a reflect-built RegisterFunc call (measured 2.6 us against
@@ -173,6 +188,8 @@ func bindings() []binding {
 		{&drv.graphInstantiate, []string{"cuGraphInstantiateWithFlags"}},
 		{&drv.graphExecDestroy, []string{"cuGraphExecDestroy"}},
 		{&drv.graphDestroy, []string{"cuGraphDestroy"}},
+		{&drv.tensorMapEncodeTiled, []string{"cuTensorMapEncodeTiled"}},
+		{&drv.tensorMapEncodeIm2col, []string{"cuTensorMapEncodeIm2col"}},
 		{&drv.launchKernel, []string{"cuLaunchKernel"}},
 		{&drv.eventRecord, []string{"cuEventRecord"}},
 		{&drv.graphLaunch, []string{"cuGraphLaunch"}},

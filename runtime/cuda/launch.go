@@ -25,8 +25,9 @@ func (d Dim3) valid() bool {
 // launch call returns (launches copy the values, so it may be reused
 // after).
 type Params struct {
-	vals []uint64
-	ptrs []unsafe.Pointer
+	vals  []uint64
+	ptrs  []unsafe.Pointer
+	bytes map[int][]byte // parameters passed by value from their own memory (SetBytes)
 }
 
 // NewParams makes room for n kernel parameters, all zero.
@@ -62,6 +63,20 @@ func (p *Params) SetU64(i int, v uint64) { p.vals[i] = v }
 
 // SetU32 sets parameter i to a 32-bit integer (.u32/.s32 parameter).
 func (p *Params) SetU32(i int, v uint32) { p.vals[i] = uint64(v) }
+
+// SetBytes makes parameter i the bytes of b, a parameter of len(b) bytes
+// passed by value (a struct, a tensor map); b must not change until the
+// launches that use it have been made.
+func (p *Params) SetBytes(i int, b []byte) {
+	if p.bytes == nil {
+		p.bytes = map[int][]byte{}
+	}
+	p.bytes[i] = b
+	p.ptrs[i] = unsafe.Pointer(&b[0])
+}
+
+// Bytes is parameter i's bytes where SetBytes set it, else nil.
+func (p *Params) Bytes(i int) []byte { return p.bytes[i] }
 
 // SetF32 sets parameter i to a float (.f32 parameter).
 func (p *Params) SetF32(i int, v float32) { p.vals[i] = uint64(math.Float32bits(v)) }
