@@ -869,7 +869,7 @@ func TestResidualPrefetch(t *testing.T) {
 	be := backendForTest(t)
 	tile := costmodel.Tile{BM: 128, BN: 64, BK: 64, TM: 64, TN: 16}
 	compile := func(c int, target string) string {
-		g, err := ir.Parse(fmt.Sprintf(`graph res(%%x: f32[2,8,12,12]) -> (%%5) {
+		text := fmt.Sprintf(`graph res(%%x: f32[2,8,12,12]) -> (%%5) {
   %%w0 = const f32[%[1]d,8,1,1] @w0
   %%0 = conv2d %%x, %%w0 : f32[2,%[1]d,12,12] [k0 layout=nhwc]
   %%w1 = const f32[64,%[1]d,1,1] @w1
@@ -880,25 +880,9 @@ func TestResidualPrefetch(t *testing.T) {
   %%4 = relu %%3 : f32[2,64,12,12] [k2 layout=nhwc]
   %%w3 = const f32[8,64,1,1] @w3
   %%5 = conv2d %%4, %%w3 : f32[2,8,12,12] [k3]
-}`, c))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fillConsts(g)
-		for _, n := range g.Nodes {
-			if n.Op == ir.OpConv2D {
-				n.Sched.Tile = tile.Ints()
-			}
-		}
-		res, err := Lower(g, Options{Precision: "fp16", Target: target})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ptx, err := be.Compile(res.LLVM, Targets[target])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for name, body := range entryBodies(string(ptx)) {
+}`, c)
+		_, ptx := compileTiled(t, be, text, tile, target)
+		for name, body := range entryBodies(ptx) {
 			if strings.Contains(name, "add") {
 				return body
 			}
@@ -923,6 +907,35 @@ func TestResidualPrefetch(t *testing.T) {
 	}
 }
 
+// compileTiled compiles the fp16 graph text for target with every
+// convolution on tile, through llc and the PTX rewrites, and returns the
+// result and its PTX.
+func compileTiled(t *testing.T, be Backend, text string, tile costmodel.Tile, target string) (*Result, string) {
+	t.Helper()
+	g, err := ir.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillConsts(g)
+	for _, n := range g.Nodes {
+		if n.Op == ir.OpConv2D {
+			n.Sched.Tile = tile.Ints()
+		}
+	}
+	res, err := Lower(g, Options{Precision: "fp16", Target: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptx, err := be.Compile(res.LLVM, Targets[target])
+	if err == nil {
+		ptx, err = rewritePTX(ptx, res.Plan.Launches)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(ptx)
+}
+
 // TestTMAStaging: on sm_90a, a wgmma convolution over an NHWC fp16 input
 // of channels in 64s stages both operands with the bulk tensor copy
 // engine (an im2col map of the input, a tiled map of the weights),
@@ -932,7 +945,7 @@ func TestTMAStaging(t *testing.T) {
 	be := backendForTest(t)
 	tile := costmodel.Tile{BM: 128, BN: 64, BK: 64, TM: 64, TN: 16}
 	compile := func(c int, target string) (*Result, string) {
-		g, err := ir.Parse(fmt.Sprintf(`graph tma(%%x: f32[2,8,12,12]) -> (%%4) {
+		text := fmt.Sprintf(`graph tma(%%x: f32[2,8,12,12]) -> (%%4) {
   %%w0 = const f32[%[1]d,8,1,1] @w0
   %%0 = conv2d %%x, %%w0 : f32[2,%[1]d,12,12] [k0 layout=nhwc]
   %%w1 = const f32[64,%[1]d,3,3] @w1
@@ -943,28 +956,8 @@ func TestTMAStaging(t *testing.T) {
   %%3 = conv2d %%2, %%w3 : f32[2,64,6,6] [k3 layout=nhwc]
   %%w4 = const f32[8,64,1,1] @w4
   %%4 = conv2d %%3, %%w4 : f32[2,8,6,6] [k4]
-}`, c))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fillConsts(g)
-		for _, n := range g.Nodes {
-			if n.Op == ir.OpConv2D {
-				n.Sched.Tile = tile.Ints()
-			}
-		}
-		res, err := Lower(g, Options{Precision: "fp16", Target: target})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ptx, err := be.Compile(res.LLVM, Targets[target])
-		if err == nil {
-			ptx, err = mapsByValue(ptx, res.Plan.Launches)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res, string(ptx)
+}`, c)
+		return compileTiled(t, be, text, tile, target)
 	}
 	maps := func(res *Result, kernel string) []*artifact.TensorMap {
 		var out []*artifact.TensorMap
@@ -1045,4 +1038,37 @@ func derefMaps(ms []*artifact.TensorMap) []artifact.TensorMap {
 		out[i] = *m
 	}
 	return out
+}
+
+// TestMapsByValue: a tensor map parameter becomes a 128-byte parameter
+// whose loads become its generic address; a map the PTX does not
+// declare as a pointer is an error.
+func TestMapsByValue(t *testing.T) {
+	ptx := `.visible .entry k000_x(
+	.param .u64 k000_x_param_0,
+	.param .u64 k000_x_param_1
+)
+{
+	ld.param.u64 	%rd1, [k000_x_param_0];
+	ld.param.u64 	%rd2, [k000_x_param_1];
+}
+`
+	launches := []artifact.Launch{{Kernel: "k000_x", Args: []artifact.Arg{{Buffer: artifact.BufArena},
+		{Buffer: artifact.BufTensorMaps, Map: &artifact.TensorMap{}}}}}
+	got, err := mapsByValue([]byte(ptx), launches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.NewReplacer(".param .u64 k000_x_param_1", ".param .align 64 .b8 k000_x_param_1[128]",
+		"ld.param.u64 \t%rd2, [k000_x_param_1];", "mov.u64 \t%rd2, k000_x_param_1;\n\tcvta.param.u64 \t%rd2, %rd2;").Replace(ptx)
+	if string(got) != want {
+		t.Errorf("rewritten PTX:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := mapsByValue(got, launches); err == nil || !strings.Contains(err.Error(), "parameter 1 is not a .u64") {
+		t.Errorf("map on a parameter already rewritten: %v", err)
+	}
+	launches[0].Kernel = "k001_y"
+	if _, err := mapsByValue([]byte(ptx), launches); err == nil || !strings.Contains(err.Error(), "not in the PTX") {
+		t.Errorf("map of a kernel the PTX lacks: %v", err)
+	}
 }

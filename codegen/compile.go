@@ -330,6 +330,17 @@ func Lower(g *ir.Graph, opt Options) (*Result, error) {
 	return &Result{LLVM: []byte(l.mod.m.String()), Plan: l.plan, Weights: l.weights}, nil
 }
 
+// rewritePTX writes into the backend's PTX what neither llc-19 nor the
+// GPU machine's clang-16 can: the launches' cluster shapes and their
+// tensor map parameters passed by value.
+func rewritePTX(ptx []byte, launches []artifact.Launch) ([]byte, error) {
+	ptx, err := declareClusters(ptx, launches)
+	if err != nil {
+		return nil, err
+	}
+	return mapsByValue(ptx, launches)
+}
+
 // Compile lowers g and runs the NVPTX backend.
 func Compile(g *ir.Graph, opt Options) (*Result, error) {
 	res, err := Lower(g, opt)
@@ -343,10 +354,7 @@ func Compile(g *ir.Graph, opt Options) (*Result, error) {
 	t, _ := LookupTarget(res.Plan.Target)
 	ptx, err := be.Compile(res.LLVM, t)
 	if err == nil {
-		ptx, err = declareClusters(ptx, res.Plan.Launches)
-	}
-	if err == nil {
-		ptx, err = mapsByValue(ptx, res.Plan.Launches)
+		ptx, err = rewritePTX(ptx, res.Plan.Launches)
 	}
 	if err != nil {
 		var be *BackendError
