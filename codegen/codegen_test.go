@@ -1044,22 +1044,24 @@ func derefMaps(ms []*artifact.TensorMap) []artifact.TensorMap {
 // whose loads become its generic address; a map the PTX does not
 // declare as a pointer is an error.
 func TestMapsByValue(t *testing.T) {
-	ptx := `.visible .entry k000_x(
-	.param .u64 k000_x_param_0,
-	.param .u64 k000_x_param_1
-)
-{
-	ld.param.u64 	%rd1, [k000_x_param_0];
-	ld.param.u64 	%rd2, [k000_x_param_1];
-}
-`
-	launches := []artifact.Launch{{Kernel: "k000_x", Args: []artifact.Arg{{Buffer: artifact.BufArena},
-		{Buffer: artifact.BufTensorMaps, Map: &artifact.TensorMap{}}}}}
+	// Parameter 1 is a map; parameter 10's name extends parameter 1's.
+	var params, loads []string
+	for j := range 11 {
+		params = append(params, fmt.Sprintf("\t.param .u64 k000_x_param_%d", j))
+		loads = append(loads, fmt.Sprintf("\tld.param.u64 \t%%rd%d, [k000_x_param_%d];\n", j+1, j))
+	}
+	ptx := ".visible .entry k000_x(\n" + strings.Join(params, ",\n") + "\n)\n{\n" + strings.Join(loads, "") + "}\n"
+	args := make([]artifact.Arg, 11)
+	for j := range args {
+		args[j] = artifact.Arg{Buffer: artifact.BufArena}
+	}
+	args[1] = artifact.Arg{Buffer: artifact.BufTensorMaps, Map: &artifact.TensorMap{}}
+	launches := []artifact.Launch{{Kernel: "k000_x", Args: args}}
 	got, err := mapsByValue([]byte(ptx), launches)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := strings.NewReplacer(".param .u64 k000_x_param_1", ".param .align 64 .b8 k000_x_param_1[128]",
+	want := strings.NewReplacer(".param .u64 k000_x_param_1,", ".param .align 64 .b8 k000_x_param_1[128],",
 		"ld.param.u64 \t%rd2, [k000_x_param_1];", "mov.u64 \t%rd2, k000_x_param_1;\n\tcvta.param.u64 \t%rd2, %rd2;").Replace(ptx)
 	if string(got) != want {
 		t.Errorf("rewritten PTX:\n%s\nwant:\n%s", got, want)

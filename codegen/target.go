@@ -120,11 +120,11 @@ func mapsByValue(ptx []byte, launches []artifact.Launch) ([]byte, error) {
 				continue
 			}
 			param := fmt.Sprintf("%s_param_%d", l.Kernel, j)
-			decl := ".param .u64 " + param
-			if strings.Count(body, decl) != 1 {
+			decl := regexp.MustCompile(`\.param \.u64 ` + regexp.QuoteMeta(param) + `\b`)
+			if len(decl.FindAllStringIndex(body, -1)) != 1 {
 				return nil, fmt.Errorf("kernel %s: tensor map parameter %d is not a .u64 parameter in the PTX", l.Kernel, j)
 			}
-			body = strings.Replace(body, decl, ".param .align 64 .b8 "+param+"["+fmt.Sprint(artifact.TensorMapBytes)+"]", 1)
+			body = decl.ReplaceAllLiteralString(body, ".param .align 64 .b8 "+param+"["+fmt.Sprint(artifact.TensorMapBytes)+"]")
 			load := regexp.MustCompile(`ld\.param\.u64\s+(%rd\d+), \[` + regexp.QuoteMeta(param) + `\];`)
 			body = load.ReplaceAllString(body, "mov.u64 \t$1, "+param+";\n\tcvta.param.u64 \t$1, $1;")
 		}
