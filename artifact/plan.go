@@ -17,7 +17,7 @@ import (
 )
 
 // FormatVersion is the plan format this package writes and reads.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Alignment of every buffer in the arena and every blob in the weights file.
 const Alignment = 256
@@ -274,8 +274,8 @@ func (p *Plan) validateMap(m *TensorMap) error {
 		stride := int64(elem)
 		if d > 0 {
 			stride = m.Strides[d-1]
-			if stride <= 0 || stride%16 != 0 {
-				return fmt.Errorf("tensor map stride %d of dimension %d, want a positive multiple of 16", stride, d)
+			if stride <= 0 || stride%16 != 0 || stride >= 1<<40 {
+				return fmt.Errorf("tensor map stride %d of dimension %d, want a positive multiple of 16 below 2^40", stride, d)
 			}
 		}
 		if n < 1 || n > 1<<32 {
@@ -284,9 +284,12 @@ func (p *Plan) validateMap(m *TensorMap) error {
 		if s := m.ElementStrides[d]; s < 1 || s > 8 {
 			return fmt.Errorf("tensor map element stride %d, want 1 to 8", s)
 		}
+		if n > 1 && stride > (size-last)/(n-1) {
+			return fmt.Errorf("tensor map dimension %d (%d x %d bytes) reaches past %s of %d bytes", d, n, stride, m.Buffer, size)
+		}
 		last += (n - 1) * stride
 	}
-	if m.Offset+last > size {
+	if m.Offset > size-last {
 		return fmt.Errorf("tensor map at %d reaches %d bytes, past %s of %d", m.Offset, m.Offset+last, m.Buffer, size)
 	}
 	inner := 0 // the inner extent of one copy, in elements
@@ -296,6 +299,11 @@ func (p *Plan) validateMap(m *TensorMap) error {
 		}
 		if c.Channels < 1 || c.Channels > 256 || c.Pixels < 1 || c.Pixels > 1024 {
 			return fmt.Errorf("im2col tensor map of %d channels and %d pixels a copy, want 1-256 and 1-1024", c.Channels, c.Pixels)
+		}
+		for _, v := range append(append([]int{}, c.Lower...), c.Upper...) {
+			if lim := im2colCornerLimit(rank); v < -lim || v >= lim {
+				return fmt.Errorf("im2col tensor map corners %v %v, want each in [%d, %d)", c.Lower, c.Upper, -lim, lim)
+			}
 		}
 		inner = c.Channels
 	} else {
@@ -314,6 +322,12 @@ func (p *Plan) validateMap(m *TensorMap) error {
 	}
 	return nil
 }
+
+// im2colCornerLimit bounds an im2col map's corners: each lies in
+// [-limit, limit), 16 bits shared by the spatial dimensions (the
+// driver's rule: [-2^15, 2^15) for rank 3, [-128, 128) for 4, [-16, 16)
+// for 5).
+func im2colCornerLimit(rank int) int { return 1 << (16/(rank-2) - 1) }
 
 // TensorMaps is how many tensor maps the launches take.
 func (p *Plan) TensorMaps() int {

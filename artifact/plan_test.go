@@ -60,6 +60,16 @@ func TestPlanRejects(t *testing.T) {
 		{"map missing", func(p *Plan) { p.Launches[0].Args[3].Map = nil }, "without a map"},
 		{"map on a pointer", func(p *Plan) { p.Launches[0].Args[0].Map = sampleMap() }, "has a tensor map"},
 		{"map past buffer", func(p *Plan) { p.Launches[0].Args[3].Map.Dims[1] = 2 }, "past weights of 16"},
+		{"map overflowing", func(p *Plan) {
+			p.Launches[0].Args[3].Map.Dims[1], p.Launches[0].Args[3].Map.Strides[0] = 1<<32, 1<<36
+		}, "reaches past weights"},
+		{"map huge stride", func(p *Plan) { p.Launches[0].Args[3].Map.Strides[0] = 1 << 62 }, "below 2^40"},
+		{"map offset past buffer", func(p *Plan) { p.Launches[0].Args[3].Map.Offset = 1 << 62 }, "reaches"},
+		{"im2col corner", func(p *Plan) {
+			m := p.Launches[0].Args[3].Map
+			m.Dims, m.Strides, m.ElementStrides, m.Box = []int64{8, 1, 1, 1}, []int64{16, 16, 16}, []int{1, 1, 1, 1}, nil
+			m.Im2col = &Im2col{Lower: []int{-129, 0}, Upper: []int{0, 0}, Channels: 8, Pixels: 1}
+		}, "corners [-129 0]"},
 		{"map buffer", func(p *Plan) { p.Launches[0].Args[3].Map.Buffer = "heap" }, "unknown buffer"},
 		{"map stride", func(p *Plan) { p.Launches[0].Args[3].Map.Strides[0] = 8 }, "multiple of 16"},
 		{"map misaligned", func(p *Plan) { p.Launches[0].Args[3].Map.Offset = 8 }, "offset 8"},

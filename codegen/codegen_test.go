@@ -625,7 +625,7 @@ func TestWgmmaKernels(t *testing.T) {
 				t.Errorf("tile %v %s: wgmma %v, mma.sync %v, ldmatrix %v", tile, target, strings.Contains(body, wgmma),
 					strings.Contains(body, "mma.sync.aligned.m16n8k16"), strings.Contains(body, "ldmatrix"))
 			}
-			if hopper && (!strings.Contains(ptx, ".version 8.3\n") || !strings.Contains(ptx, ".target sm_90a\n") ||
+			if hopper && (!strings.Contains(ptx, ".version 8.0\n") || !strings.Contains(ptx, ".target sm_90a\n") ||
 				!strings.Contains(body, "fence.proxy.async.shared::cta") || !strings.Contains(body, "wgmma.wait_group.sync.aligned 0") ||
 				!strings.Contains(body, "wgmma.wait_group.sync.aligned 1")) {
 				t.Errorf("tile %v: no PTX 8.0 sm_90a header, async-proxy fence or wgmma waits (one group in flight, then none)", tile)
@@ -975,6 +975,9 @@ func TestTMAStaging(t *testing.T) {
 	res, ptx := compile(64, "sm_90a")
 	if err := res.Plan.Validate(); err != nil {
 		t.Fatalf("plan with tensor maps: %v", err)
+	}
+	if !strings.Contains(ptx, ".version 8.3\n") {
+		t.Error("PTX with tensor maps by value not raised to ISA 8.3")
 	}
 	bodies := entryBodies(ptx)
 	// k1: the 3x3 over the 64-channel k0 output; k2: the strided 1x1.

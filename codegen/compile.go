@@ -689,7 +689,8 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 }
 
 // emitKernel makes one kernel for kern: a float* per external input, one
-// for the output and, with ws, one for a workspace; it appends the launch.
+// for the output and, with ws, one for a workspace, then the tensor maps
+// its GEMM core asked for (tma.go); it appends the launch.
 func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws *bufRef, emit func(*nodeKernel) (launchShape, error)) error {
 	idx := len(l.plan.Launches)
 	nparams := len(kern.Inputs) + 1

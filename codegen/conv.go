@@ -191,7 +191,7 @@ func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.
 				}, pre)
 			}
 		}
-		if x := in[0]; vecW && g.InNHWC && g.C%64 == 0 && g.DH == 1 && g.DW == 1 && c.prologueAnchor() == nil && elemOf(x) == types.Half {
+		if x := in[0]; vecW && g.InNHWC && (ohwiWeights(n) || g.KH*g.KW == 1) && tmaConvOK(g) && c.prologueAnchor() == nil && elemOf(x) == types.Half {
 			// Both operands through the copy engine where the tile allows
 			// (see emitGemmTC): the im2col of the input, and the weights'
 			// rows (W'[oc][k], K contiguous) as a 2-D box.
@@ -232,6 +232,19 @@ func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.
 		return q
 	}
 	return p
+}
+
+// tmaConvOK says the copy engine can walk g's im2col: channels in 64s
+// (a slice within one tap), dilation 1, strides of at most 8 and
+// corners within the driver's [-128, 128) for a 4-D map (see tmaIm2col).
+func tmaConvOK(g convGeometry) bool {
+	lower, upper := tmaCorners(g)
+	for _, v := range append(lower, upper...) {
+		if v < -128 || v >= 128 {
+			return false
+		}
+	}
+	return g.C%64 == 0 && g.DH == 1 && g.DW == 1 && g.SH <= 8 && g.SW <= 8
 }
 
 // unpadded1x1 is an ungrouped 1x1 convolution without padding (any

@@ -280,7 +280,7 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	// The copy engine stages the operands where the problem has tensor
 	// maps for both and a slice row is the 128-byte swizzle's span; its
 	// mbarriers follow the stages (and the parked output tile).
-	tma := hopper && p.tmaA != nil && p.tmaB != nil && t.BK*2 == tmaRowBytes && p.Batch == 1
+	tma := hopper && p.tmaA != nil && p.tmaB != nil && t.BK*2 == tmaRowBytes && p.Batch == 1 && t.BM <= 256 && t.BN <= 256
 	words := max(stages*(aStage+bStage), 2*warpM*cld)
 	var bars *mbarriers
 	if tma {

@@ -102,6 +102,7 @@ func paddedProblem(c *nodeKernel, q gemmProblem, pi costmodel.PaddedInput, p val
 		return half8Src{base: w, idx: k.madd(oc, K, kk.abs(k)), ok: ok}
 	}
 	q.AMContig, q.BKContig = false, true
+	q.tmaA, q.tmaB = nil, nil // P's window rows are not an im2col of 64-channel pixels
 	return q
 }
 

@@ -23,11 +23,11 @@ type Target struct {
 	PTX  string // the PTX ISA version the backend is asked for, e.g. ptx70
 	// Hopper targets sm_90a: the tensor-core core may use wgmma, whose
 	// PTX (ISA 8.0, arch-specific sm_90a) runs on sm_90 cards only, and
-	// the bulk tensor copy engine, whose tensor maps in global memory
-	// need the proxy fence of ISA 8.3. The backend compiles for sm_90
-	// (LLVM 16, the GPU machine's clang, knows neither sm_90a nor PTX
-	// 8.x; these instructions are inline assembly it does not read) and
-	// the PTX header is raised after.
+	// the bulk tensor copy engine (ISA 8.0). The backend compiles for
+	// sm_90 (LLVM 16, the GPU machine's clang, knows neither sm_90a nor
+	// PTX 8.x; these instructions are inline assembly it does not read)
+	// and the PTX header is raised after: to 8.0, or 8.3 where a kernel
+	// takes tensor maps (the ISA its GPU tests ran; see raiseHopper).
 	Hopper bool
 }
 
@@ -60,9 +60,9 @@ func TargetFor(major, minor int) string {
 }
 
 // raiseHopper rewrites the PTX header of an sm_90 compile for sm_90a and
-// PTX ISA 8.3 (Target.Hopper).
+// PTX ISA 8.0 (Target.Hopper).
 func raiseHopper(ptx []byte) []byte {
-	s := versionLine.ReplaceAllString(string(ptx), ".version 8.3")
+	s := versionLine.ReplaceAllString(string(ptx), ".version 8.0")
 	return []byte(strings.Replace(s, ".target sm_90\n", ".target sm_90a\n", 1))
 }
 
@@ -125,10 +125,23 @@ func mapsByValue(ptx []byte, launches []artifact.Launch) ([]byte, error) {
 				return nil, fmt.Errorf("kernel %s: tensor map parameter %d is not a .u64 parameter in the PTX", l.Kernel, j)
 			}
 			body = decl.ReplaceAllLiteralString(body, ".param .align 64 .b8 "+param+"["+fmt.Sprint(artifact.TensorMapBytes)+"]")
-			load := regexp.MustCompile(`ld\.param\.u64\s+(%rd\d+), \[` + regexp.QuoteMeta(param) + `\];`)
+			load := regexp.MustCompile(`ld\.param\.[bu]64\s+(%rd\d+), \[` + regexp.QuoteMeta(param) + `\];`)
+			if !load.MatchString(body) {
+				return nil, fmt.Errorf("kernel %s: tensor map parameter %d is never loaded as a 64-bit value in the PTX", l.Kernel, j)
+			}
 			body = load.ReplaceAllString(body, "mov.u64 \t$1, "+param+";\n\tcvta.param.u64 \t$1, $1;")
+			// Any other use would read the map's bytes as its address.
+			uses := regexp.MustCompile(regexp.QuoteMeta(param) + `\b`).FindAllStringIndex(body, -1)
+			if movs := strings.Count(body, ", "+param+";"); len(uses) != 1+movs {
+				return nil, fmt.Errorf("kernel %s: tensor map parameter %d has uses the PTX rewrite does not know", l.Kernel, j)
+			}
 		}
 		s = s[:entry] + body + s[end:]
+	}
+	if strings.Contains(s, "cvta.param.u64") {
+		// The copy engine's kernels were tested (and measured) as PTX
+		// ISA 8.3; the others stay at 8.0, which 12.0-12.2 drivers JIT.
+		s = versionLine.ReplaceAllString(s, ".version 8.3")
 	}
 	return []byte(s), nil
 }

@@ -93,10 +93,7 @@ func tmaTiled(t value.Value, rowsTotal, K, ld int) tmaSource {
 func tmaIm2col(x value.Value, g convGeometry) tmaSource {
 	hw := g.Ho * g.Wo
 	return func(k *kernel, rows int, pix0, k0, dst, bar value.Value) {
-		// The box of top-left taps: from -pad to the last that the
-		// bottom-right tap still leaves inside the padded input.
-		lower := []int{-g.PL, -g.PT}
-		upper := []int{(g.Wo-1)*g.SW - g.PL - (g.W - 1), (g.Ho-1)*g.SH - g.PT - (g.H - 1)}
+		lower, upper := tmaCorners(g)
 		m := k.tensorMap(x, artifact.TensorMap{
 			Dims:           []int64{int64(g.C), int64(g.W), int64(g.H), int64(g.N)},
 			Strides:        []int64{int64(2 * g.C), int64(2 * g.C * g.W), int64(2 * g.C * g.W * g.H)},
@@ -114,6 +111,12 @@ func tmaIm2col(x value.Value, g convGeometry) tmaSource {
 			"l,l,r,r,r,r,l,h,h,~{memory}", dst, m, c0, iw, ih, nb, bar,
 			k.b.NewTrunc(q, types.I16), k.b.NewTrunc(r, types.I16))
 	}
+}
+
+// tmaCorners are the im2col box of g's top-left taps, (W, H): from -pad
+// to the last output pixel's, relative to the input's far edge.
+func tmaCorners(g convGeometry) (lower, upper []int) {
+	return []int{-g.PL, -g.PT}, []int{(g.Wo-1)*g.SW - g.PL - (g.W - 1), (g.Ho-1)*g.SH - g.PT - (g.H - 1)}
 }
 
 // tmaConcatK is the tmaSource of two operands side by side along K, the

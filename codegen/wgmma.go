@@ -18,7 +18,9 @@ import (
 // fragment loads, so the tensor cores no longer wait on the warps'
 // ldmatrix and the shared-memory pipe. A tile takes this core when its
 // warp grid is one warpgroup per 64 rows (TM 64, TN = BN/4), its K
-// slices are 64 halves deep, and both operands stage with cp.async.
+// slices are 64 halves deep, and both operands stage 128 bits at a time
+// with cp.async, or whole slices with the bulk tensor copy engine
+// (tma.go).
 //
 // Shared memory holds the operands K-major in the 128-byte swizzle: a
 // row of a slice is 128 bytes (64 halves), 16-byte piece c of row r sits

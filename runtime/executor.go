@@ -199,12 +199,18 @@ func (e *Executor) tensorMaps(i int) ([]cuda.TensorMap, error) {
 	l := e.art.Plan.Launches[i]
 	var out []cuda.TensorMap
 	for j, a := range l.Args {
-		if a.Map == nil {
+		if a.Buffer != artifact.BufTensorMaps {
 			continue
 		}
 		m, err := e.dev.EncodeTensorMap(e.mapDesc(a.Map))
 		if err != nil {
-			return nil, fmt.Errorf("launch %d (%s) argument %d: %w", i, l.Kernel, j, err)
+			err = fmt.Errorf("%s: launch %d (%s) argument %d: %w", e.art.PlanPath, i, l.Kernel, j, err)
+			var ce *cuda.Error
+			if errors.As(err, &ce) && ce.Code == cuda.ErrInvalidValue {
+				// The driver rejects the plan's map: the input's fault.
+				err = badArtifact(err)
+			}
+			return nil, err
 		}
 		out = append(out, m)
 	}

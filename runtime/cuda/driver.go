@@ -145,54 +145,57 @@ var drv struct {
 
 // binding is one driver function: a pointer to the func variable (or to
 // the uintptr of a raw one) and the symbol names to try, newest first.
+// An optional one may be missing (older drivers): its variable stays nil
+// and its callers say what it needs.
 type binding struct {
-	fn    any
-	names []string
+	fn       any
+	names    []string
+	optional bool
 }
 
 func bindings() []binding {
 	return []binding{
-		{&drv.getErrorName, []string{"cuGetErrorName"}},
-		{&drv.getErrorString, []string{"cuGetErrorString"}},
-		{&drv.init, []string{"cuInit"}},
-		{&drv.driverGetVersion, []string{"cuDriverGetVersion"}},
-		{&drv.deviceGetCount, []string{"cuDeviceGetCount"}},
-		{&drv.deviceGet, []string{"cuDeviceGet"}},
-		{&drv.deviceGetName, []string{"cuDeviceGetName"}},
-		{&drv.deviceGetPCIBusID, []string{"cuDeviceGetPCIBusId"}},
-		{&drv.deviceGetAttribute, []string{"cuDeviceGetAttribute"}},
-		{&drv.deviceTotalMem, []string{"cuDeviceTotalMem_v2"}},
-		{&drv.primaryCtxRetain, []string{"cuDevicePrimaryCtxRetain"}},
-		{&drv.primaryCtxRelease, []string{"cuDevicePrimaryCtxRelease_v2"}},
-		{&drv.ctxSetCurrent, []string{"cuCtxSetCurrent"}},
-		{&drv.ctxSynchronize, []string{"cuCtxSynchronize"}},
-		{&drv.memAlloc, []string{"cuMemAlloc_v2"}},
-		{&drv.memFree, []string{"cuMemFree_v2"}},
-		{&drv.memcpyHtoD, []string{"cuMemcpyHtoD_v2"}},
-		{&drv.memcpyDtoH, []string{"cuMemcpyDtoH_v2"}},
-		{&drv.memsetD8, []string{"cuMemsetD8_v2"}},
-		{&drv.moduleLoadDataEx, []string{"cuModuleLoadDataEx"}},
-		{&drv.moduleUnload, []string{"cuModuleUnload"}},
-		{&drv.moduleGetFunction, []string{"cuModuleGetFunction"}},
-		{&drv.funcSetAttribute, []string{"cuFuncSetAttribute"}},
-		{&drv.funcGetAttribute, []string{"cuFuncGetAttribute"}},
-		{&drv.streamCreate, []string{"cuStreamCreate"}},
-		{&drv.streamDestroy, []string{"cuStreamDestroy_v2"}},
-		{&drv.streamSynchronize, []string{"cuStreamSynchronize"}},
-		{&drv.eventCreate, []string{"cuEventCreate"}},
-		{&drv.eventDestroy, []string{"cuEventDestroy_v2"}},
-		{&drv.eventSynchronize, []string{"cuEventSynchronize"}},
-		{&drv.eventElapsedTime, []string{"cuEventElapsedTime_v2", "cuEventElapsedTime"}},
-		{&drv.streamBeginCapture, []string{"cuStreamBeginCapture_v2"}},
-		{&drv.streamEndCapture, []string{"cuStreamEndCapture"}},
-		{&drv.graphInstantiate, []string{"cuGraphInstantiateWithFlags"}},
-		{&drv.graphExecDestroy, []string{"cuGraphExecDestroy"}},
-		{&drv.graphDestroy, []string{"cuGraphDestroy"}},
-		{&drv.tensorMapEncodeTiled, []string{"cuTensorMapEncodeTiled"}},
-		{&drv.tensorMapEncodeIm2col, []string{"cuTensorMapEncodeIm2col"}},
-		{&drv.launchKernel, []string{"cuLaunchKernel"}},
-		{&drv.eventRecord, []string{"cuEventRecord"}},
-		{&drv.graphLaunch, []string{"cuGraphLaunch"}},
+		{fn: &drv.getErrorName, names: []string{"cuGetErrorName"}},
+		{fn: &drv.getErrorString, names: []string{"cuGetErrorString"}},
+		{fn: &drv.init, names: []string{"cuInit"}},
+		{fn: &drv.driverGetVersion, names: []string{"cuDriverGetVersion"}},
+		{fn: &drv.deviceGetCount, names: []string{"cuDeviceGetCount"}},
+		{fn: &drv.deviceGet, names: []string{"cuDeviceGet"}},
+		{fn: &drv.deviceGetName, names: []string{"cuDeviceGetName"}},
+		{fn: &drv.deviceGetPCIBusID, names: []string{"cuDeviceGetPCIBusId"}},
+		{fn: &drv.deviceGetAttribute, names: []string{"cuDeviceGetAttribute"}},
+		{fn: &drv.deviceTotalMem, names: []string{"cuDeviceTotalMem_v2"}},
+		{fn: &drv.primaryCtxRetain, names: []string{"cuDevicePrimaryCtxRetain"}},
+		{fn: &drv.primaryCtxRelease, names: []string{"cuDevicePrimaryCtxRelease_v2"}},
+		{fn: &drv.ctxSetCurrent, names: []string{"cuCtxSetCurrent"}},
+		{fn: &drv.ctxSynchronize, names: []string{"cuCtxSynchronize"}},
+		{fn: &drv.memAlloc, names: []string{"cuMemAlloc_v2"}},
+		{fn: &drv.memFree, names: []string{"cuMemFree_v2"}},
+		{fn: &drv.memcpyHtoD, names: []string{"cuMemcpyHtoD_v2"}},
+		{fn: &drv.memcpyDtoH, names: []string{"cuMemcpyDtoH_v2"}},
+		{fn: &drv.memsetD8, names: []string{"cuMemsetD8_v2"}},
+		{fn: &drv.moduleLoadDataEx, names: []string{"cuModuleLoadDataEx"}},
+		{fn: &drv.moduleUnload, names: []string{"cuModuleUnload"}},
+		{fn: &drv.moduleGetFunction, names: []string{"cuModuleGetFunction"}},
+		{fn: &drv.funcSetAttribute, names: []string{"cuFuncSetAttribute"}},
+		{fn: &drv.funcGetAttribute, names: []string{"cuFuncGetAttribute"}},
+		{fn: &drv.streamCreate, names: []string{"cuStreamCreate"}},
+		{fn: &drv.streamDestroy, names: []string{"cuStreamDestroy_v2"}},
+		{fn: &drv.streamSynchronize, names: []string{"cuStreamSynchronize"}},
+		{fn: &drv.eventCreate, names: []string{"cuEventCreate"}},
+		{fn: &drv.eventDestroy, names: []string{"cuEventDestroy_v2"}},
+		{fn: &drv.eventSynchronize, names: []string{"cuEventSynchronize"}},
+		{fn: &drv.eventElapsedTime, names: []string{"cuEventElapsedTime_v2", "cuEventElapsedTime"}},
+		{fn: &drv.streamBeginCapture, names: []string{"cuStreamBeginCapture_v2"}},
+		{fn: &drv.streamEndCapture, names: []string{"cuStreamEndCapture"}},
+		{fn: &drv.graphInstantiate, names: []string{"cuGraphInstantiateWithFlags"}},
+		{fn: &drv.graphExecDestroy, names: []string{"cuGraphExecDestroy"}},
+		{fn: &drv.graphDestroy, names: []string{"cuGraphDestroy"}},
+		{fn: &drv.tensorMapEncodeTiled, names: []string{"cuTensorMapEncodeTiled"}, optional: true},
+		{fn: &drv.tensorMapEncodeIm2col, names: []string{"cuTensorMapEncodeIm2col"}, optional: true},
+		{fn: &drv.launchKernel, names: []string{"cuLaunchKernel"}},
+		{fn: &drv.eventRecord, names: []string{"cuEventRecord"}},
+		{fn: &drv.graphLaunch, names: []string{"cuGraphLaunch"}},
 	}
 }
 
@@ -220,6 +223,9 @@ func loadDriver() error {
 	}
 	for _, b := range bindings() {
 		sym, name := lookup(lib, b.names)
+		if sym == 0 && b.optional {
+			continue
+		}
 		if sym == 0 {
 			return fmt.Errorf("cuda: %s has no %s; the NVIDIA driver is too old", libName, strings.Join(b.names, " or "))
 		}

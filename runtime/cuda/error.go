@@ -15,6 +15,9 @@ const (
 	errStubLibrary        Result = 34  // CUDA_ERROR_STUB_LIBRARY: the toolkit's stub, not a driver
 	errInsufficientDriver Result = 35  // CUDA_ERROR_INSUFFICIENT_DRIVER
 	errNoDevice           Result = 100 // CUDA_ERROR_NO_DEVICE
+	// ErrInvalidValue is CUDA_ERROR_INVALID_VALUE: the driver rejects an
+	// argument (a tensor map description it cannot encode, say).
+	ErrInvalidValue Result = 1
 )
 
 // Error is a failed driver call, e.g.

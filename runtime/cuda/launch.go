@@ -18,12 +18,12 @@ func (d Dim3) valid() bool {
 
 // Params is the kernelParams array of cuLaunchKernel: an array of
 // pointers, one per kernel parameter, each to the memory the driver copies
-// that parameter from. Every parameter has an 8-byte slot (a pointer, a
+// that parameter from. A parameter has an 8-byte slot (a pointer, a
 // 64-bit integer, or a 32-bit value in its low bytes: the driver reads as
-// many bytes as the kernel's parameter has). Both arrays are Go heap
-// memory, which does not move; a Params must stay reachable until the
-// launch call returns (launches copy the values, so it may be reused
-// after).
+// many bytes as the kernel's parameter has), or bytes of its own
+// (SetBytes). Both arrays are Go heap memory, which does not move; a
+// Params must stay reachable until the launch call returns (launches copy
+// the values, so it may be reused after).
 type Params struct {
 	vals  []uint64
 	ptrs  []unsafe.Pointer
@@ -55,19 +55,29 @@ func (p *Params) Len() int { return len(p.vals) }
 // Values returns a copy of the parameter slots.
 func (p *Params) Values() []uint64 { return append([]uint64(nil), p.vals...) }
 
+// set puts v in parameter i's slot (undoing a SetBytes).
+func (p *Params) set(i int, v uint64) {
+	p.vals[i] = v
+	p.ptrs[i] = unsafe.Pointer(&p.vals[i])
+	delete(p.bytes, i)
+}
+
 // SetPtr sets parameter i to a device pointer.
-func (p *Params) SetPtr(i int, v DevicePtr) { p.vals[i] = uint64(v) }
+func (p *Params) SetPtr(i int, v DevicePtr) { p.set(i, uint64(v)) }
 
 // SetU64 sets parameter i to a 64-bit integer.
-func (p *Params) SetU64(i int, v uint64) { p.vals[i] = v }
+func (p *Params) SetU64(i int, v uint64) { p.set(i, v) }
 
 // SetU32 sets parameter i to a 32-bit integer (.u32/.s32 parameter).
-func (p *Params) SetU32(i int, v uint32) { p.vals[i] = uint64(v) }
+func (p *Params) SetU32(i int, v uint32) { p.set(i, uint64(v)) }
 
 // SetBytes makes parameter i the bytes of b, a parameter of len(b) bytes
 // passed by value (a struct, a tensor map); b must not change until the
 // launches that use it have been made.
 func (p *Params) SetBytes(i int, b []byte) {
+	if len(b) == 0 {
+		panic("cuda: SetBytes of no bytes")
+	}
 	if p.bytes == nil {
 		p.bytes = map[int][]byte{}
 	}
@@ -79,7 +89,7 @@ func (p *Params) SetBytes(i int, b []byte) {
 func (p *Params) Bytes(i int) []byte { return p.bytes[i] }
 
 // SetF32 sets parameter i to a float (.f32 parameter).
-func (p *Params) SetF32(i int, v float32) { p.vals[i] = uint64(math.Float32bits(v)) }
+func (p *Params) SetF32(i int, v float32) { p.set(i, uint64(math.Float32bits(v))) }
 
 // Launch runs fn on a grid of blocks with shared bytes of dynamic shared
 // memory, on stream s, with device pointers as its parameters.

@@ -60,6 +60,9 @@ func (dev *Device) EncodeTensorMap(desc TensorMapDesc) (TensorMap, error) {
 
 func encodeTensorMap(d TensorMapDesc) (TensorMap, error) {
 	var m TensorMap
+	if drv.tensorMapEncodeTiled == nil || drv.tensorMapEncodeIm2col == nil {
+		return m, fmt.Errorf("cuda: %s has no cuTensorMapEncodeTiled/Im2col: tensor maps need a CUDA 12 driver", libName)
+	}
 	rank := len(d.Dims)
 	if rank == 0 || len(d.Strides) != rank-1 || len(d.ElementStrides) != rank {
 		return m, fmt.Errorf("cuda: tensor map of %d dimensions, %d strides, %d element strides", rank, len(d.Strides), len(d.ElementStrides))
@@ -78,7 +81,7 @@ func encodeTensorMap(d TensorMapDesc) (TensorMap, error) {
 	call := "cuTensorMapEncodeTiled"
 	if d.Channels > 0 {
 		call = "cuTensorMapEncodeIm2col"
-		if len(d.Lower) != rank-2 || len(d.Upper) != rank-2 {
+		if rank < 3 || len(d.Lower) != rank-2 || len(d.Upper) != rank-2 {
 			return m, fmt.Errorf("cuda: im2col tensor map of %d dimensions with %d lower and %d upper corner values", rank, len(d.Lower), len(d.Upper))
 		}
 		r = drv.tensorMapEncodeIm2col(&out[0], tensorMapFloat16, uint32(rank), d.Addr, &d.Dims[0], &strides[0],
