@@ -131,7 +131,7 @@ func mapsByValue(ptx []byte, launches []artifact.Launch) ([]byte, error) {
 			}
 			body = load.ReplaceAllString(body, "mov.u64 \t$1, "+param+";\n\tcvta.param.u64 \t$1, $1;")
 			// Any other use would read the map's bytes as its address.
-			uses := regexp.MustCompile(regexp.QuoteMeta(param) + `\b`).FindAllStringIndex(body, -1)
+			uses := regexp.MustCompile(regexp.QuoteMeta(param)+`\b`).FindAllStringIndex(body, -1)
 			if movs := strings.Count(body, ", "+param+";"); len(uses) != 1+movs {
 				return nil, fmt.Errorf("kernel %s: tensor map parameter %d has uses the PTX rewrite does not know", l.Kernel, j)
 			}
