@@ -298,12 +298,16 @@ func TestRoofline(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	r := Report{Variants: []Variant{{OptLevel: 2, GraphMs: 10, FloorMs: 5, FloorUtil: 0.25}},
-		GemmKernels: []KernelBench{{Kernel: "k1_big", FLOPs: 2e9, PeakFrac: 0.1, Unit: "tensor cores"}, {Kernel: "k2_fast", FLOPs: 1e9, PeakFrac: 0.4, Unit: "tensor cores"}}}
+		GemmKernels: []KernelBench{{Kernel: "k1_big", FLOPs: 2e9, PeakFrac: 0.1, Unit: "tensor cores"}, {Kernel: "k3_big", FLOPs: 2e9, PeakFrac: 0.2, Unit: "tensor cores"},
+			{Kernel: "k2_fast", FLOPs: 1e9, PeakFrac: 0.4, Unit: "tensor cores"}}}
 	r.WriteMarkdown(&buf)
 	if !strings.Contains(buf.String(), "add up to 5.0000 ms, so this partition into kernels reaches at most 25.0% utilization (graph replay takes 2.00x that)") {
 		t.Errorf("the report does not state the roofline:\n%s", buf.String())
 	}
 	if !strings.Contains(buf.String(), "Largest GEMM-core kernel at -O2: k1_big") || !strings.Contains(buf.String(), "Closest to its peak: k2_fast") {
 		t.Errorf("the report does not name the largest and the best GEMM kernel:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "As large (2.00 GFLOP): k3_big 20.0%.\n") {
+		t.Errorf("the report does not name the kernel as large as the largest:\n%s", buf.String())
 	}
 }

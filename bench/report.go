@@ -58,6 +58,18 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		k := r.GemmKernels[0]
 		fmt.Fprintf(w, "\nLargest GEMM-core kernel at -O2: %s, %.2f GFLOP in %.1f us: %.1f TFLOP/s, %.1f%% of the measured %s peak.\n",
 			k.Kernel, float64(k.FLOPs)/1e9, k.MeasuredUs, k.TFLOPS, 100*k.PeakFrac, k.Unit)
+		// Kernels of the same FLOPs (a network's repeated blocks) are as
+		// large: name them too, so that "the largest" is not whichever
+		// came first.
+		var ties []string
+		for _, o := range r.GemmKernels[1:] {
+			if o.FLOPs == k.FLOPs {
+				ties = append(ties, fmt.Sprintf("%s %.1f%%", o.Kernel, 100*o.PeakFrac))
+			}
+		}
+		if len(ties) > 0 {
+			fmt.Fprintf(w, "As large (%.2f GFLOP): %s.\n", float64(k.FLOPs)/1e9, strings.Join(ties, ", "))
+		}
 		best := slices.MaxFunc(r.GemmKernels, func(a, b KernelBench) int { return cmp.Compare(a.PeakFrac, b.PeakFrac) })
 		fmt.Fprintf(w, "Closest to its peak: %s, %.2f GFLOP in %.1f us: %.1f TFLOP/s, %.1f%% of the measured %s peak.\n",
 			best.Kernel, float64(best.FLOPs)/1e9, best.MeasuredUs, best.TFLOPS, 100*best.PeakFrac, best.Unit)
