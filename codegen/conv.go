@@ -195,11 +195,12 @@ func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.
 			// Both operands through the copy engine where the tile allows
 			// (see emitGemmTC): the im2col of the input, and the weights'
 			// rows (W'[oc][k], K contiguous) as a 2-D box.
-			q.tmaA = tmaIm2col(x, g)
 			if unpadded1x1(c.n) && g.SH == 1 && g.SW == 1 {
 				// A is the input itself, [pixels][C]: a tiled box
 				// (im2col boxes measured slower on such GEMMs).
 				q.tmaA = tmaTiled(x, g.N*g.H*g.W, g.C, g.C)
+			} else {
+				q.tmaA = tmaIm2col(x, g)
 			}
 			q.tmaB = tmaTiled(wt, g.M, K, K)
 		}

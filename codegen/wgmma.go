@@ -213,8 +213,10 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage i
 		k.asm("wgmma.commit_group.sync.aligned;")
 		copies(k.add(k0, ci((stages-2)*t.BK)), fill)
 		out = k.wgmmaWait(out, 1)
-		// The ring wraps: the next round of each stage's mbarrier.
-		parity = k.sel(k.icmp(enum.IPredEQ, read, ci(stages-1)), k.b.NewXor(parity, ci(1)), parity)
+		if bars != nil {
+			// The ring wraps: the next round of each stage's mbarrier.
+			parity = k.sel(k.icmp(enum.IPredEQ, read, ci(stages-1)), k.b.NewXor(parity, ci(1)), parity)
+		}
 		return append(out, next(read), next(fill), parity)
 	})
 	if bars == nil {
