@@ -177,10 +177,20 @@ func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.
 		if g.M%8 == 0 && elemOf(y) == types.Half {
 			// Eight consecutive channels of one pixel: 128 bits of output.
 			q.prefetch8 = c.laneOperands()
+			for _, b := range biases(in, extraBias) {
+				if elemOf(b) == types.Half {
+					q.col8 = append(q.col8, b)
+				}
+			}
 			q.store8 = func(k *kernel, _, pix, oc value.Value, acc []value.Value, pre map[value.Value]value.Value) {
 				at := k.madd(pix, g.M, oc)
 				for _, b := range biases(in, extraBias) {
-					bias := k.load8(b, oc)
+					var bias []value.Value
+					if w, ok := pre[b]; ok {
+						bias = k.unpack8(w)
+					} else {
+						bias = k.load8(b, oc)
+					}
 					for j := range acc {
 						acc[j] = k.fadd(acc[j], bias[j])
 					}
@@ -227,7 +237,7 @@ func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.
 				dh, dw := k.mul(r, ci(g.DH)), k.mul(q, ci(g.DW))
 				ok = k.and(k.inRange(k.add(ih0, dh), g.H), k.inRange(k.add(iw0, dw), g.W))
 				idx := k.add(at0, k.add(k.mul(k.madd(dh, g.W, dw), ci(g.C)), ch))
-				return half8Src{base: x, idx: idx, ok: ok}
+				return half8Src{base: x, idx: idx, ok: ok, reread: g.KH*g.KW > 1}
 			}
 		}
 		return q
@@ -301,7 +311,7 @@ func concatK(p, q gemmProblem, sliceAligned bool) (gemmProblem, error) {
 	pick := func(k *kernel, kk kIndex, a, b func(kIndex) half8Src) half8Src {
 		f := first(k, kk.slice)
 		x, y := a(kk), b(kIndex{second(k, kk.slice), kk.off})
-		return half8Src{base: k.sel(f, x.base, y.base), idx: k.sel(f, x.index(k), y.index(k)), ok: k.sel(f, x.ok, y.ok), inBounds: true}
+		return half8Src{base: k.sel(f, x.base, y.base), idx: k.sel(f, x.index(k), y.index(k)), ok: k.sel(f, x.ok, y.ok), inBounds: true, reread: x.reread && y.reread}
 	}
 	if p.srcA8 != nil && q.srcA8 != nil {
 		r.srcA8 = func(k *kernel, z, m value.Value, kk kIndex, ok value.Value) half8Src {

@@ -29,6 +29,10 @@ type gemmProblem struct {
 	// its K loop, so that their reads overlap the loop instead of
 	// following it, and hand them to store8.
 	prefetch8 []value.Value
+	// col8 are half vectors store8's epilogue reads at n alone (a bias):
+	// a core whose threads keep their n through the epilogue loads them
+	// once, before its K loop, and hands them to store8 in pre too.
+	col8 []value.Value
 	// AMContig says A is contiguous along m (stored K-major), BKContig
 	// that B is contiguous along k: the loaders then give consecutive
 	// threads consecutive m or k, so global loads coalesce.
@@ -60,10 +64,14 @@ func (i kIndex) abs(k *kernel) value.Value { return k.add(i.slice, i.off) }
 
 // half8Src is where eight consecutive halves lie: base[idx .. idx+7], or
 // zeros where ok is false. Unless inBounds says idx is a valid index
-// even there, the read goes to index 0 where ok is false.
+// even there, the read goes to index 0 where ok is false. reread says
+// neighbouring rows of the tile read the same bytes (an im2col window
+// wider than one pixel): the copy goes through L1 (cp.async.ca), which
+// serves the rereads, rather than to L2 for each.
 type half8Src struct {
 	base, idx, ok value.Value
 	inBounds      bool
+	reread        bool
 }
 
 // index is the index a read of s goes to.

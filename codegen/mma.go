@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 
 	llir "github.com/llir/llvm/ir"
@@ -121,15 +122,20 @@ func (k *kernel) storeHalf8(buf *llir.Global, idx, v value.Value) {
 }
 
 // cpAsync16 copies src's eight halves to dst[at .. at+7] in shared memory
-// asynchronously (cp.async.cg, 16 bytes, bypassing L1), zeros where
-// src.ok is false (a source size of 0 bytes; the address stays in bounds).
+// asynchronously (cp.async.cg, 16 bytes, bypassing L1, or cp.async.ca
+// through L1 where src.reread), zeros where src.ok is false (a source
+// size of 0 bytes; the address stays in bounds).
 // Inline PTX rather than llvm.nvvm.cp.async.cg.shared.global.16.s, which
 // LLVM 16 (the GPU machine's clang) lacks; both addresses are 64-bit
 // registers in their own state space, as llc writes them.
 func (k *kernel) cpAsync16(dst *llir.Global, at value.Value, src half8Src) {
 	from := k.globalAddr(k.at(src.base, src.index(k)))
 	sig := types.NewFunc(types.Void, types.I64, types.I64, i32)
-	asm := llir.NewInlineAsm(types.NewPointer(sig), "cp.async.cg.shared.global [$0], [$1], 16, $2;", "l,l,r,~{memory}")
+	level := "cg"
+	if src.reread {
+		level = "ca"
+	}
+	asm := llir.NewInlineAsm(types.NewPointer(sig), "cp.async."+level+".shared.global [$0], [$1], 16, $2;", "l,l,r,~{memory}")
 	asm.SideEffect = true
 	k.b.NewCall(asm, k.b.NewPtrToInt(k.sharedAt(dst, at), types.I64), from, k.sel(src.ok, ci(16), ci(0)))
 }
@@ -365,6 +371,20 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 			}
 		}
 	}
+	// The epilogue's per-column operands (a bias), loaded before the K
+	// loop where the thread's n is the same in every round of the
+	// epilogue (its threads a multiple of BN/8): one load overlapping the
+	// loop rather than one per round after it, each waited for between
+	// the epilogue's barriers.
+	var col map[value.Value]value.Value
+	if vec && !cluster && len(p.col8) > 0 && t.Threads()%(t.BN/8) == 0 {
+		pc := blk.epiloguePiece(k, 0, 0)
+		idx := k.sel(k.lt(pc.n, ci(p.N)), pc.n, ci(0))
+		col = map[value.Value]value.Value{}
+		for _, param := range p.col8 {
+			col[param] = k.loadWordsAhead(param, idx)
+		}
+	}
 	switch {
 	case hopper:
 		acc = tcWgmma(k, blk, ops, stages, aStage, bStage, ab, bars, acc)
@@ -418,9 +438,11 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 		if vec {
 			for e := 0; e < warpM*t.BN/8; e += t.Threads() {
 				pc := blk.epiloguePiece(k, pass, e)
-				var pre map[value.Value]value.Value
+				pre := maps.Clone(col)
 				if prefetch != nil {
-					pre = map[value.Value]value.Value{}
+					if pre == nil {
+						pre = map[value.Value]value.Value{}
+					}
 					for i, param := range p.prefetch8 {
 						pre[param] = prefetch[pass][e/t.Threads()][i]
 					}

@@ -96,7 +96,7 @@ func paddedProblem(c *nodeKernel, q gemmProblem, pi costmodel.PaddedInput, p val
 		default:
 			r, j = k.div(kk.abs(k), pi.Run), k.rem(kk.abs(k), pi.Run)
 		}
-		return half8Src{base: p, idx: k.add(row0(k, pix), k.add(rowOf(k, r), j)), ok: ok, inBounds: K%bk == 0}
+		return half8Src{base: p, idx: k.add(row0(k, pix), k.add(rowOf(k, r), j)), ok: ok, inBounds: K%bk == 0, reread: true}
 	}
 	q.srcB8 = func(k *kernel, _ value.Value, kk kIndex, oc, ok value.Value) half8Src {
 		return half8Src{base: w, idx: k.madd(oc, K, kk.abs(k)), ok: ok}
