@@ -187,7 +187,7 @@ func convProblemOf(c *nodeKernel, n *ir.Node, in []value.Value, extraBias value.
 				for _, b := range biases(in, extraBias) {
 					var bias []value.Value
 					if w, ok := pre[b]; ok {
-						bias = k.unpack8(w)
+						bias = k.floats8(w)
 					} else {
 						bias = k.load8(b, oc)
 					}

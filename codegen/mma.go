@@ -86,6 +86,28 @@ func (k *kernel) loadWordsAhead(base, idx value.Value) value.Value {
 	return v
 }
 
+// vec8 holds eight floats as one <8 x float> value, for floats8.
+func (k *kernel) vec8(vals []value.Value) value.Value {
+	var v value.Value = constant.NewUndef(types.NewVector(8, f32))
+	for j, x := range vals {
+		v = k.b.NewInsertElement(v, x, ci(j))
+	}
+	return v
+}
+
+// floats8 is the eight floats of v: a vec8, or eight halves loaded as
+// four i32 words (unpack8).
+func (k *kernel) floats8(v value.Value) []value.Value {
+	if vt, ok := v.Type().(*types.VectorType); !ok || !vt.ElemType.Equal(f32) {
+		return k.unpack8(v)
+	}
+	out := make([]value.Value, 8)
+	for j := range out {
+		out[j] = k.b.NewExtractElement(v, ci(j))
+	}
+	return out
+}
+
 // unpack8 is the eight floats of eight halves loaded as four i32 words.
 func (k *kernel) unpack8(l value.Value) []value.Value {
 	out := make([]value.Value, 8)
@@ -356,12 +378,19 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	// (K 64, 128x64) went 58.4 -> 48.6 us on an H100; longer loops
 	// (layer2-3, K 128-256) lost 0.5-1.2 us each, their own copies
 	// already overlapping the residual's latency across blocks.
+	// The epilogue parks group rows of warps at a time: all of them
+	// where their float rows fit the stages (one barrier pair and every
+	// warp parking at once), else one (a cluster's sum goes row by row).
+	group := 1
+	if !cluster && 2*t.BM*cld <= stages*(aStage+bStage) {
+		group = warpRows
+	}
 	var prefetch [][][]value.Value
 	if hopper && vec && !cluster && p.Batch == 1 && p.K <= t.BK && prefetchFits(t, len(p.prefetch8)) {
 		prefetch = make([][][]value.Value, warpRows)
-		for pass := range prefetch {
-			for e := 0; e < warpM*t.BN/8; e += t.Threads() {
-				pc := blk.epiloguePiece(k, pass, e)
+		for pass := 0; pass < warpRows; pass += group {
+			for e := 0; e < group*warpM*t.BN/8; e += t.Threads() {
+				pc := blk.epiloguePiece(k, pass, group, e)
 				idx := k.sel(pc.ok, k.madd(pc.m, p.N, pc.n), ci(0))
 				var words []value.Value
 				for _, param := range p.prefetch8 {
@@ -376,13 +405,13 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	// epilogue (its threads a multiple of BN/8): one load overlapping the
 	// loop rather than one per round after it, each waited for between
 	// the epilogue's barriers.
-	var col map[value.Value]value.Value
+	var colOps map[value.Value]value.Value
 	if vec && !cluster && len(p.col8) > 0 && t.Threads()%(t.BN/8) == 0 {
-		pc := blk.epiloguePiece(k, 0, 0)
+		pc := blk.epiloguePiece(k, 0, 1, 0)
 		idx := k.sel(k.lt(pc.n, ci(p.N)), pc.n, ci(0))
-		col = map[value.Value]value.Value{}
+		colOps = map[value.Value]value.Value{}
 		for _, param := range p.col8 {
-			col[param] = k.loadWordsAhead(param, idx)
+			colOps[param] = k.loadWordsAhead(param, idx)
 		}
 	}
 	switch {
@@ -401,14 +430,24 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	// of touching eight rows at once: eight n per thread, in 128-bit
 	// accesses, where the problem stores eight at a time.
 	cs := k.sharedFloats(ab)
+	// The per-column operands as floats, once: unpacked here, where
+	// every round of the epilogue is dominated, they are not converted
+	// again in each.
+	for _, param := range p.col8 {
+		if w, ok := colOps[param]; ok {
+			colOps[param] = k.vec8(k.unpack8(w))
+		}
+	}
 	k.barrier()
-	for pass := 0; pass < warpRows; pass++ {
-		k.ifThen(k.icmp(enum.IPredEQ, wm, ci(pass)), func() {
+	for pass := 0; pass < warpRows; pass += group {
+		park := func() {
+			// The warp row's first parked row.
+			top := k.mul(k.sub(wm, ci(pass)), ci(warpM))
 			if hopper {
 				// Warp w of the warpgroup: rows 16w .. 16w+15, every n-tile.
 				for j := 0; j < t.BN/8; j++ {
 					for h := 0; h < 2; h++ {
-						row := k.add(k.mul(k.rem(warp, 4), ci(16)), k.add(ci(8*h), g))
+						row := k.add(top, k.add(k.mul(k.rem(warp, 4), ci(16)), k.add(ci(8*h), g)))
 						col := k.add(ci(8*j), k.mul(tq, ci(2)))
 						o := 4*j + 2*h
 						k.storeFloat2(cs, k.madd(row, cld, col), acc[o], acc[o+1])
@@ -419,14 +458,19 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 			for i := 0; i < mTiles; i++ {
 				for j := 0; j < nTiles; j++ {
 					for h := 0; h < 2; h++ {
-						row := k.add(ci(16*i+8*h), g)
+						row := k.add(top, k.add(ci(16*i+8*h), g))
 						col := k.add(k.mul(wn, ci(warpN)), k.add(ci(8*j), k.mul(tq, ci(2))))
 						o := 4*(i*nTiles+j) + 2*h
 						k.storeFloat2(cs, k.madd(row, cld, col), acc[o], acc[o+1])
 					}
 				}
 			}
-		})
+		}
+		if group == warpRows {
+			park()
+		} else {
+			k.ifThen(k.icmp(enum.IPredEQ, wm, ci(pass)), park)
+		}
 		if cluster {
 			// Every block of the cluster has parked this pass's rows.
 			k.clusterBarrier()
@@ -436,9 +480,9 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 		}
 		k.barrier()
 		if vec {
-			for e := 0; e < warpM*t.BN/8; e += t.Threads() {
-				pc := blk.epiloguePiece(k, pass, e)
-				pre := maps.Clone(col)
+			for e := 0; e < group*warpM*t.BN/8; e += t.Threads() {
+				pc := blk.epiloguePiece(k, pass, group, e)
+				pre := maps.Clone(colOps)
 				if prefetch != nil {
 					if pre == nil {
 						pre = map[value.Value]value.Value{}
@@ -454,7 +498,7 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 				})
 			}
 		} else {
-			for e := 0; e < warpM*t.BN; e += t.Threads() {
+			for e := 0; e < group*warpM*t.BN; e += t.Threads() {
 				lin := k.add(k.tid(), ci(e))
 				row, col := k.div(lin, t.BN), k.rem(lin, t.BN)
 				v := k.b.NewLoad(f32, k.sharedFloatAt(cs, k.madd(row, cld, col)))
@@ -469,16 +513,17 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 }
 
 // epiloguePiece is the epilogue's round e (a multiple of the block's
-// threads) of 128-bit pieces in pass pass (the rows of one row of warps):
-// this thread's eight consecutive n of a parked row (row, col in the
-// parked rows), at C's (m, n), and whether it stores them.
+// threads) of 128-bit pieces in the pass from warp row pass (the rows of
+// group rows of warps): this thread's eight consecutive n of a parked
+// row (row, col in the parked rows), at C's (m, n), and whether it
+// stores them.
 type epiloguePiece struct {
 	row, col, m, n, ok value.Value
 }
 
-func (b *gemmBlock) epiloguePiece(k *kernel, pass, e int) epiloguePiece {
+func (b *gemmBlock) epiloguePiece(k *kernel, pass, group, e int) epiloguePiece {
 	t, p := b.t, b.p
-	pieces := t.TM * t.BN / 8
+	pieces := group * t.TM * t.BN / 8
 	lin := k.add(k.tid(), ci(e))
 	row, col := k.div(lin, t.BN/8), k.mul(k.rem(lin, t.BN/8), ci(8))
 	m, n := k.add(b.m0, k.add(ci(pass*t.TM), row)), k.add(b.n0, col)
