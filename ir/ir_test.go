@@ -55,6 +55,59 @@ func TestFLOPsAndBytes(t *testing.T) {
 	}
 }
 
+// TestReadBytes: a convolution whose stride is longer than its window
+// reads only the rows (channels last, the pixels) that windows cover.
+func TestReadBytes(t *testing.T) {
+	g, err := Parse(`graph g(%x: f32[2,64,56,56], %y: f32[2,4,56,56]) -> (%2, %3, %4, %6, %7) {
+  %w = const f32[128,64,1,1] @w
+  %v = const f32[64,64,3,3] @v
+  %u = const f32[8,4,1,1] @u
+  %1 = relu %x : f32[2,64,56,56] [k1 layout=nhwc]
+  %2 = conv2d %1, %w {dilations=[1,1], group=1, pads=[0,0,0,0], strides=[2,2]} : f32[2,128,28,28] [k2]
+  %3 = conv2d %x, %w {dilations=[1,1], group=1, pads=[0,0,0,0], strides=[2,2]} : f32[2,128,28,28]
+  %4 = conv2d %1, %v {dilations=[1,1], group=1, pads=[1,1,1,1], strides=[2,2]} : f32[2,64,28,28] [k3]
+  %5 = relu %y : f32[2,4,56,56] [k4 layout=nhwc]
+  %6 = conv2d %5, %u {dilations=[1,1], group=1, pads=[0,0,0,0], strides=[2,2]} : f32[2,8,28,28] [k5]
+  %7 = conv2d %1, %w {dilations=[1,1], group=1, pads=[0,0,0,0], strides=[3,3]} : f32[2,128,19,19] [k6]
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(g); err != nil {
+		t.Fatal(err)
+	}
+	byOut := map[string]*Node{}
+	for _, n := range g.Nodes {
+		byOut[n.Out.Name] = n
+	}
+	x := int64(2 * 64 * 56 * 56 * 4)
+	for _, c := range []struct {
+		node, in string
+		want     int64
+	}{
+		{"2", "1", x / 4},                   // channels last: every other row and pixel
+		{"3", "x", x / 2},                   // NCHW: every other row, whole rows
+		{"4", "1", x},                       // 3x3 windows cover every row
+		{"6", "5", int64(2*4*56*56*4) / 2},  // 16-byte pixels: sectors span two, rows only
+		{"7", "1", int64(2*64*4) * 19 * 19}, // rows and columns 0, 3, ..., 54
+		{"2", "w", 128 * 64 * 4},            // weights: all
+	} {
+		n := byOut[c.node]
+		var in *Value
+		for _, v := range n.Inputs {
+			if v.Name == c.in {
+				in = v
+			}
+		}
+		if got := n.ReadBytes(in); got != c.want {
+			t.Errorf("%%%s reads %d bytes of %%%s, want %d", c.node, got, c.in, c.want)
+		}
+	}
+	if got, want := byOut["2"].MinBytes(), x/4+128*64*4+2*128*28*28*4; got != want {
+		t.Errorf("strided 1x1 bytes = %d, want %d", got, want)
+	}
+}
+
 func TestVerifyCatches(t *testing.T) {
 	cases := []struct{ name, text, want string }{
 		{"wrong type", `graph g(%x: f32[1,3,8,8]) -> (%1) {

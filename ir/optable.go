@@ -166,10 +166,45 @@ func (n *Node) MinBytes() int64 {
 	for _, in := range n.Inputs {
 		if !seen[in] {
 			seen[in] = true
-			b += in.Type.Bytes()
+			b += n.ReadBytes(in)
 		}
 	}
 	return b
+}
+
+// ReadBytes is the part of input in that n must read: all of it, but for
+// a convolution's data input whose windows skip rows (a stride longer
+// than the window, as in a strided 1x1) only the rows some window
+// covers, and in a channels-last input of at least 32 bytes a pixel (a
+// sector) only the columns too.
+func (n *Node) ReadBytes(in *Value) int64 {
+	full := in.Type.Bytes()
+	if n.Op != OpConv2D || n.Inputs[0] != in || in.Type.Rank() != 4 {
+		return full
+	}
+	x, w, y := in.Type.Shape, n.Inputs[1].Type.Shape, n.Out.Type.Shape
+	s, d, p := n.Ints("strides"), n.Ints("dilations"), n.Ints("pads")
+	rows, cols := covered(x[2], y[2], w[2], s[0], d[0], p[0]), x[3]
+	if LayoutOf(in) == LayoutNHWC && int64(x[1])*int64(in.Type.DType.Size()) >= 32 {
+		cols = covered(x[3], y[3], w[3], s[1], d[1], p[1])
+	}
+	return full / int64(x[2]*x[3]) * int64(rows*cols)
+}
+
+// covered counts the positions of an axis of size that out windows of k
+// taps (dilation d), stride s apart from -pad, touch.
+func covered(size, out, k, s, d, pad int) int {
+	hit := make([]bool, size)
+	n := 0
+	for o := range out {
+		for t := range k {
+			if i := o*s - pad + t*d; i >= 0 && i < size && !hit[i] {
+				hit[i] = true
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Params is the number of weight elements a node reads from constants.

@@ -105,11 +105,22 @@ func (k *Kernel) ModelFLOPs() int64 {
 	return f
 }
 
-// MinBytes is each external input and the root's output moved once.
+// MinBytes is each external input and the root's output moved once: of
+// an input, the most that any of the kernel's nodes reads of it
+// (ir.Node.ReadBytes: a strided 1x1 reads a quarter of its input).
 func (k *Kernel) MinBytes() int64 {
 	b := k.Root().Out.Type.Bytes()
 	for _, in := range k.Inputs {
-		b += in.Type.Bytes()
+		var r int64
+		for _, n := range k.Nodes {
+			if slices.Contains(n.Inputs, in) {
+				r = max(r, n.ReadBytes(in))
+			}
+		}
+		if r == 0 {
+			r = in.Type.Bytes()
+		}
+		b += r
 	}
 	return b
 }
