@@ -279,13 +279,26 @@ var scheduleCases = []string{
   %w = const f32[10,48] @w
   %3 = gemm %2, %w {trans_b=1} : f32[2,10] [k1]
 }`,
-	// Global pooling of a channels-last value (a thread per channel
-	// looping over the pixels).
+	// Global pooling of a channels-last value (a block an image: one run
+	// of 40 channels, fewer pixels than a block's lanes).
 	`graph clgap(%x: f32[2,8,5,6]) -> (%2, %3) {
   %w1 = const f32[40,8,1,1] @w1
   %1 = conv2d %x, %w1 : f32[2,40,5,6] [k1 layout=nhwc]
   %2 = global_avgpool %1 : f32[2,40,1,1] [k2]
   %3 = global_maxpool %1 : f32[2,40,1,1] [k3]
+}`,
+	// Global pooling of channels-last values wide enough for several
+	// blocks an image (runs of channels, the last one partial) and for
+	// the four-pixel steps before the tail; 20 channels read one at a
+	// time.
+	`graph clgapbig(%x: f32[2,8,24,30]) -> (%2, %3, %5) {
+  %w1 = const f32[264,8,1,1] @w1
+  %1 = conv2d %x, %w1 : f32[2,264,24,30] [k1 layout=nhwc]
+  %2 = global_avgpool %1 : f32[2,264,1,1] [k2]
+  %3 = global_maxpool %1 : f32[2,264,1,1] [k3]
+  %w2 = const f32[20,8,1,1] @w2
+  %4 = conv2d %x, %w2 : f32[2,20,24,30] [k4 layout=nhwc]
+  %5 = global_avgpool %4 : f32[2,20,1,1] [k5]
 }`,
 	// fuse-shortcut-conv's kernel: a bottleneck's last 1x1 conv (K 64,
 	// whole 64-deep slices) and its strided projection shortcut (K 32)
@@ -368,20 +381,22 @@ func scheduled(t *testing.T, ci int, tile costmodel.Tile, split int) (*ir.Graph,
 func TestGPUSchedules(t *testing.T) {
 	dev := openGPU(t)
 	for ci := range scheduleCases {
-		for _, tile := range costmodel.TileCandidates {
-			for _, split := range []int{1, 3} {
-				g, inputs, want := scheduled(t, ci, tile, split)
-				got, err := compileAndRun(dev, g, 0, t.TempDir(), inputs)
-				if err != nil {
-					t.Fatalf("%s with %v split %d: %v", g.Name, tile, split, err)
-				}
-				for k := range got {
-					if err := interp.Compare(got[k], want[k], gpuRtol, gpuAtol); err != nil {
-						t.Errorf("%s with tile %v split_k %d: %v", g.Name, tile, split, err)
+		t.Run(caseName(ci), func(t *testing.T) {
+			for _, tile := range costmodel.TileCandidates {
+				for _, split := range []int{1, 3} {
+					g, inputs, want := scheduled(t, ci, tile, split)
+					got, err := compileAndRun(dev, g, 0, t.TempDir(), inputs)
+					if err != nil {
+						t.Fatalf("%s with %v split %d: %v", g.Name, tile, split, err)
+					}
+					for k := range got {
+						if err := interp.Compare(got[k], want[k], gpuRtol, gpuAtol); err != nil {
+							t.Errorf("%s with tile %v split_k %d: %v", g.Name, tile, split, err)
+						}
 					}
 				}
 			}
-		}
+		})
 	}
 }
 
