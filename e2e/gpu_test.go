@@ -279,18 +279,15 @@ var scheduleCases = []string{
   %w = const f32[10,48] @w
   %3 = gemm %2, %w {trans_b=1} : f32[2,10] [k1]
 }`,
-	// Global pooling of a channels-last value (a block an image: one run
-	// of 40 channels, fewer pixels than a block's lanes).
+	// Global pooling of a channels-last value: 40 channels, 30 pixels.
 	`graph clgap(%x: f32[2,8,5,6]) -> (%2, %3) {
   %w1 = const f32[40,8,1,1] @w1
   %1 = conv2d %x, %w1 : f32[2,40,5,6] [k1 layout=nhwc]
   %2 = global_avgpool %1 : f32[2,40,1,1] [k2]
   %3 = global_maxpool %1 : f32[2,40,1,1] [k3]
 }`,
-	// Global pooling of channels-last values wide enough for several
-	// blocks an image (runs of channels, the last one partial) and for
-	// the four-pixel steps before the tail; 20 channels read one at a
-	// time.
+	// Global pooling of channels-last values of 720 pixels and 264
+	// channels (not a multiple of 32) or 20 (not of 8).
 	`graph clgapbig(%x: f32[2,8,24,30]) -> (%2, %3, %5) {
   %w1 = const f32[264,8,1,1] @w1
   %1 = conv2d %x, %w1 : f32[2,264,24,30] [k1 layout=nhwc]
