@@ -240,6 +240,20 @@ var scheduleCases = []string{
   %w3 = const f32[8,24,1,1] @w3
   %6 = conv2d %5, %w3 : f32[2,8,5,6] [k3]
 }`,
+	// SiLU as canonicalize leaves it (swish) in the epilogues of a
+	// channels-last tensor-core conv and of a depthwise conv, as in
+	// EfficientNet's MBConv blocks.
+	`graph clswish(%x: f32[2,16,9,10]) -> (%5) {
+  %w1 = const f32[32,16,1,1] @w1
+  %b1 = const f32[32] @b1
+  %1 = conv2d %x, %w1, %b1 : f32[2,32,9,10] [k1 layout=nhwc]
+  %2 = swish %1 {alpha=1} : f32[2,32,9,10] [k1 layout=nhwc]
+  %wd = const f32[32,1,3,3] @wd
+  %3 = conv2d %2, %wd {group=32, pads=[1,1,1,1]} : f32[2,32,9,10] [k2 layout=nhwc]
+  %4 = swish %3 {alpha=1} : f32[2,32,9,10] [k2 layout=nhwc]
+  %w3 = const f32[8,32,1,1] @w3
+  %5 = conv2d %4, %w3 : f32[2,8,9,10] [k3]
+}`,
 	// A channels-last max pool between convolutions: in fp16 with
 	// channels in eights it takes eight channels per thread.
 	`graph clpool(%x: f32[2,8,9,9]) -> (%3) {

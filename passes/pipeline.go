@@ -25,7 +25,7 @@ type Pass struct {
 // Pipeline is the pass order. Constraints between rows are data
 // (mustPrecede) and checked by a test.
 var Pipeline = []Pass{
-	{"canonicalize", "one form per idiom (reshape chains, MatMul+Add as Gemm) so later patterns match", false, Canonicalize},
+	{"canonicalize", "one form per idiom (reshape chains, MatMul+Add as Gemm, x*sigmoid(x) as swish) so later patterns match", false, Canonicalize},
 	{"fold-constants", "compute at compile time what depends only on weights", false, FoldConstants},
 	{"fold-batchnorm", "inference batch-norm becomes conv weights and bias: one op and one pass over memory less", false, FoldBatchNorm},
 	{"dead-code", "drop what no output needs", false, DeadCode},
