@@ -371,13 +371,6 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	ops := blk.operands(k, ab, ab, at, bAt)
 	cluster := blk.sk.Cluster
 	vec := (blk.ways == 1 || cluster) && p.store8 != nil && p.N%8 == 0
-	// The epilogue's output-shaped operands (a residual), loaded before
-	// the K loop (prefetch[pass][round][tensor]) where it is one slice
-	// long and the registers are few: their reads then overlap the
-	// slice's instead of following the wgmma. ResNet-50's layer1 1x1+add
-	// (K 64, 128x64) went 58.4 -> 48.6 us on an H100; longer loops
-	// (layer2-3, K 128-256) lost 0.5-1.2 us each, their own copies
-	// already overlapping the residual's latency across blocks.
 	// The epilogue parks group rows of warps at a time: all of them
 	// where their float rows fit the stages (one barrier pair and every
 	// warp parking at once), else one (a cluster's sum goes row by row).
@@ -385,6 +378,13 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	if !cluster && 2*t.BM*cld <= stages*(aStage+bStage) {
 		group = warpRows
 	}
+	// The epilogue's output-shaped operands (a residual), loaded before
+	// the K loop (prefetch[pass][round][tensor], pass a multiple of group) where it is one slice
+	// long and the registers are few: their reads then overlap the
+	// slice's instead of following the wgmma. ResNet-50's layer1 1x1+add
+	// (K 64, 128x64) went 58.4 -> 48.6 us on an H100; longer loops
+	// (layer2-3, K 128-256) lost 0.5-1.2 us each, their own copies
+	// already overlapping the residual's latency across blocks.
 	var prefetch [][][]value.Value
 	if hopper && vec && !cluster && p.Batch == 1 && p.K <= t.BK && prefetchFits(t, len(p.prefetch8)) {
 		prefetch = make([][][]value.Value, warpRows)
