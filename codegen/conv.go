@@ -95,7 +95,7 @@ func convProblem(c *nodeKernel) (gemmProblem, error) {
 	}
 	// The partner's K first, so that a slice lies in one side or the other.
 	r, err := concatK(q, p, true)
-	r.store, r.store8, r.prefetch8 = p.store, p.store8, p.prefetch8
+	r.store, r.store8, r.prefetch8, r.col8 = p.store, p.store8, p.prefetch8, p.col8
 	return r, err
 }
 
