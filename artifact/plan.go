@@ -121,13 +121,18 @@ type Launch struct {
 	// thread-block clusters of that many (a K split adding its partial
 	// sums in distributed shared memory); the PTX declares it
 	// (.reqnctapercluster), so a plain launch forms them.
-	ClusterBlocks int      `json:"cluster_blocks,omitempty"`
-	Args          []Arg    `json:"args"`
-	FLOPs         int64    `json:"flops"`
-	Bytes         int64    `json:"min_bytes"`
-	PredictedNs   float64  `json:"predicted_ns,omitempty"`
-	Layers        []string `json:"layers"` // the ONNX nodes it computes
-	Ops           []string `json:"ops"`    // the IR ops it computes
+	ClusterBlocks int `json:"cluster_blocks,omitempty"`
+	// PersistTiles, where not 0, says the kernel is persistent over that
+	// many tiles (its blocks stride through them by the grid's x): the
+	// runtime launches as many blocks as fit the card at once, at most
+	// PersistTiles, and Grid's x is the compiler's guess of that.
+	PersistTiles int      `json:"persist_tiles,omitempty"`
+	Args         []Arg    `json:"args"`
+	FLOPs        int64    `json:"flops"`
+	Bytes        int64    `json:"min_bytes"`
+	PredictedNs  float64  `json:"predicted_ns,omitempty"`
+	Layers       []string `json:"layers"` // the ONNX nodes it computes
+	Ops          []string `json:"ops"`    // the IR ops it computes
 }
 
 // Paths returns the plan and weights paths that belong beside ptxPath.

@@ -54,6 +54,9 @@ type launchShape struct {
 	grid   [3]int
 	block  int
 	shared int
+	// persistTiles, where not 0, makes the launch persistent over that
+	// many tiles (artifact.Launch.PersistTiles).
+	persistTiles int
 }
 
 // nodeKernel is the state of lowering one fused kernel: its anchor node,
@@ -642,7 +645,7 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 				return launchShape{}, fmt.Errorf("tensor-core tile %v needs --precision fp16", t)
 			}
 			c.describe(desc + "_tc")
-			return emitGemmTC(c.k, p, t, sk), nil
+			return emitGemmTC(c.k, p, t, sk, a.Sched.Persist), nil
 		}
 		return emitGemm(c.k, p, t, sk), nil
 	}
@@ -730,7 +733,7 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 	}
 	k.fn.SetName(name)
 	launch := artifact.Launch{Kernel: name, Grid: shape.grid, Block: [3]int{shape.block, 1, 1},
-		SharedBytes: shape.shared, ClusterBlocks: k.cluster, FLOPs: kern.ModelFLOPs(), Bytes: kern.MinBytes() * l.esize / 4}
+		SharedBytes: shape.shared, ClusterBlocks: k.cluster, PersistTiles: shape.persistTiles, FLOPs: kern.ModelFLOPs(), Bytes: kern.MinBytes() * l.esize / 4}
 	for _, n := range kern.Nodes {
 		launch.Ops = append(launch.Ops, n.Op.Name)
 		if n.Origin != "" {

@@ -134,6 +134,26 @@ func (k *kernel) store8(base, idx value.Value, vals []value.Value) {
 	st.Align = 16
 }
 
+// storeSharedWord writes the i32 w (two halves) to a shared half array at
+// an even index.
+func (k *kernel) storeSharedWord(buf *llir.Global, idx, w value.Value) {
+	wp := types.NewPointer(i32)
+	wp.AddrSpace = 3
+	st := k.b.NewStore(w, k.b.NewBitCast(k.sharedAt(buf, idx), wp))
+	st.Align = 4
+}
+
+// loadSharedWords reads eight halves of a shared half array (at an index
+// that is a multiple of 8) as four i32 words in one 128-bit load, for
+// unpack8.
+func (k *kernel) loadSharedWords(buf *llir.Global, idx value.Value) value.Value {
+	vp := types.NewPointer(word4)
+	vp.AddrSpace = 3
+	l := k.b.NewLoad(word4, k.b.NewBitCast(k.sharedAt(buf, idx), vp))
+	l.Align = 16
+	return l
+}
+
 // storeHalf8 writes eight halves to a shared half array at an index that
 // is a multiple of 8, as one 128-bit store.
 func (k *kernel) storeHalf8(buf *llir.Global, idx, v value.Value) {
@@ -266,7 +286,11 @@ func (k *kernel) ldmatrix(buf *llir.Global, idx value.Value, n int) []value.Valu
 // emitGemmTC writes the tensor-core GEMM kernel; the tile's warp tile TM
 // x TN must be a multiple of 16 x 8 that divides BM x BN, and BK a
 // multiple of 16.
-func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchShape {
+//
+// persist, above 1, asks for a persistent wgmma core of that many blocks
+// (emitPersistentWgmma) where the tile takes one; elsewhere it is
+// ignored.
+func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK, persist int) launchShape {
 	blk := newGemmBlock(k, p, t, sk)
 	blk.halfShared = true
 	lane, warp := k.rem(k.tid(), 32), k.div(k.tid(), 32)
@@ -378,6 +402,14 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	if !cluster && 2*t.BM*cld <= stages*(aStage+bStage) {
 		group = warpRows
 	}
+	if persist > 1 && hopper && vec && !cluster && blk.ways == 1 && p.Batch == 1 && t.BM <= 2*t.BK && t.BN%64 == 0 {
+		if bars != nil {
+			bars.init(k, stages)
+		}
+		shape := emitPersistentWgmma(k, blk, persist, wgmmaRing{stages, aStage, bStage, ab, bars}, at, bAt)
+		shape.shared = dynamicBytes
+		return shape
+	}
 	// The epilogue's output-shaped operands (a residual), loaded before
 	// the K loop (prefetch[pass][round][tensor], pass a multiple of group) where it is one slice
 	// long and the registers are few: their reads then overlap the
@@ -400,23 +432,13 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 			}
 		}
 	}
-	// The epilogue's per-column operands (a bias), loaded before the K
-	// loop where the thread's n is the same in every round of the
-	// epilogue (its threads a multiple of BN/8): one load overlapping the
-	// loop rather than one per round after it, each waited for between
-	// the epilogue's barriers.
 	var colOps map[value.Value]value.Value
-	if vec && !cluster && len(p.col8) > 0 && t.Threads()%(t.BN/8) == 0 {
-		pc := blk.epiloguePiece(k, 0, 1, 0)
-		idx := k.sel(k.lt(pc.n, ci(p.N)), pc.n, ci(0))
-		colOps = map[value.Value]value.Value{}
-		for _, param := range p.col8 {
-			colOps[param] = k.loadWordsAhead(param, idx)
-		}
+	if vec && !cluster {
+		colOps = blk.columnOperands(k)
 	}
 	switch {
 	case hopper:
-		acc = tcWgmma(k, blk, ops, stages, aStage, bStage, ab, bars, acc)
+		acc, _ = tcWgmma(k, blk, ops, wgmmaRing{stages, aStage, bStage, ab, bars}, acc, false, ci(0))
 	case pipelined:
 		acc = tcPipelined(k, blk, ops, stages, aStage, bStage, acc, fragments, mmaStep)
 	default:
@@ -510,6 +532,26 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK) launchSha
 	shape := blk.launch()
 	shape.shared = dynamicBytes
 	return shape
+}
+
+// columnOperands are the epilogue's per-column operands (a bias) as four
+// words each, loaded before the K loop where the thread's n is the same
+// in every round of the vectorized epilogue (its threads a multiple of
+// BN/8): one load overlapping the loop rather than one per round after
+// it, each waited for between the epilogue's barriers. Nil where there
+// are none or the threads do not keep their n.
+func (b *gemmBlock) columnOperands(k *kernel) map[value.Value]value.Value {
+	t, p := b.t, b.p
+	if len(p.col8) == 0 || t.Threads()%(t.BN/8) != 0 {
+		return nil
+	}
+	pc := b.epiloguePiece(k, 0, 1, 0)
+	idx := k.sel(k.lt(pc.n, ci(p.N)), pc.n, ci(0))
+	ops := map[value.Value]value.Value{}
+	for _, param := range p.col8 {
+		ops[param] = k.loadWordsAhead(param, idx)
+	}
+	return ops
 }
 
 // epiloguePiece is the epilogue's round e (a multiple of the block's

@@ -125,10 +125,64 @@ func (k *kernel) wgmmaWait(acc []value.Value, pending int) []value.Value {
 	return out
 }
 
+// wgmmaRing is the wgmma core's shared memory: stages K slices, A's
+// aStage halves each from 0, B's bStage each after them, in ab; bars
+// are the stages' mbarriers where the copy engine stages both operands
+// (nil where the threads copy with cp.async).
+type wgmmaRing struct {
+	stages, aStage, bStage int
+	ab                     *llir.Global
+	bars                   *mbarriers
+}
+
+// bOff is the first half of B's stages.
+func (r wgmmaRing) bOff() int { return r.stages * r.aStage }
+
+// copier is the function that stages blk's K slice at k0 (none past the
+// block's K) into stage. With bars, thread 0 asks for the slice's two
+// boxes and arms the stage's mbarrier for their bytes; otherwise every
+// thread copies its pieces and closes them as one cp.async group.
+func (r wgmmaRing) copier(k *kernel, blk *gemmBlock, ops [2]operand) func(k0, stage value.Value) {
+	t := blk.t
+	return func(k0, stage value.Value) {
+		if r.bars != nil {
+			p := blk.p
+			k.ifThen(k.and(k.icmp(enum.IPredEQ, k.tid(), ci(0)), k.lt(k0, blk.kEnd)), func() {
+				bar := r.bars.addr(k, stage)
+				r.bars.expect(k, stage, (t.BM+t.BN)*tmaRowBytes)
+				p.tmaA(k, t.BM, blk.m0, k0, k.sharedAddr(r.ab, k.mul(stage, ci(r.aStage))), bar)
+				p.tmaB(k, t.BN, blk.n0, k0, k.sharedAddr(r.ab, k.add(ci(r.bOff()), k.mul(stage, ci(r.bStage)))), bar)
+			})
+			return
+		}
+		if !blk.wholeSlices() {
+			k.issueCopies(blk.sliceCopies(k, ops, k0, stage, r.aStage, r.bStage))
+			return
+		}
+		// Whole slices: a slice past K (the last S-2 fills, never
+		// multiplied) is not staged at all, one branch for the block
+		// rather than a check in every piece, and its group is empty.
+		k.ifThen(k.lt(k0, blk.kEnd), func() {
+			for _, c := range blk.sliceCopiesOf(k, ops, slice{k0: k0, guarded: true}, stage, r.aStage, r.bStage) {
+				c()
+			}
+		})
+		k.cpAsyncCommit()
+	}
+}
+
+// prologue asks for blk's first S-2 K slices, into stages 0 .. S-3.
+func (r wgmmaRing) prologue(k *kernel, blk *gemmBlock, ops [2]operand) {
+	copies := r.copier(k, blk, ops)
+	for s := 0; s < r.stages-2; s++ {
+		copies(k.add(blk.kStart, ci(s*blk.t.BK)), ci(s))
+	}
+}
+
 // tcWgmma runs the K loop of the wgmma core over a ring of S stages,
 // one slice's wgmma in flight while the next slice's are issued:
 //
-//	issue slices 0 .. S-3
+//	issue slices 0 .. S-3 (unless issued: the caller already did)
 //	for each slice i:
 //	    wait for slice i's copies; make them visible to the async proxy
 //	    barrier: slice i is staged, and every warpgroup's wgmma of
@@ -140,68 +194,48 @@ func (k *kernel) wgmmaWait(acc []value.Value, pending int) []value.Value {
 // so the tensor cores have slice i-1's work while the warps wait at the
 // barrier and issue slice i's.
 //
-// With bars (the copy engine stages both operands, see tma.go), thread 0
-// asks for a slice's two boxes instead of every thread copying its
-// pieces, and the threads wait on the stage's mbarrier (its phase
-// parity flips each time the ring wraps) instead of for their own copies.
-func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage int, ab *llir.Global, bars *mbarriers, acc []value.Value) []value.Value {
-	t := blk.t
-	bOff := stages * aStage
+// With the ring's mbarriers (the copy engine stages both operands, see
+// tma.go), thread 0 asks for a slice's two boxes instead of every thread
+// copying its pieces, and the threads wait on the stage's mbarrier
+// instead of for their own copies: phases holds, in bit s, the parity of
+// stage s's next phase, and tcWgmma returns it after the loop (a
+// persistent block's tiles use the stages unevenly where the slices of a
+// tile are not a multiple of S). Without issued and with the mbarriers,
+// tcWgmma initializes them.
+func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, r wgmmaRing, acc []value.Value, issued bool, phases value.Value) ([]value.Value, value.Value) {
+	t, stages, bars := blk.t, r.stages, r.bars
 	wg := k.div(k.tid(), 128)
-	if bars != nil {
-		bars.init(k, stages)
-	}
-	copies := func(k0, stage value.Value) {
+	if !issued {
 		if bars != nil {
-			p := blk.p
-			k.ifThen(k.and(k.icmp(enum.IPredEQ, k.tid(), ci(0)), k.lt(k0, blk.kEnd)), func() {
-				bar := bars.addr(k, stage)
-				bars.expect(k, stage, (t.BM+t.BN)*tmaRowBytes)
-				p.tmaA(k, t.BM, blk.m0, k0, k.sharedAddr(ab, k.mul(stage, ci(aStage))), bar)
-				p.tmaB(k, t.BN, blk.n0, k0, k.sharedAddr(ab, k.add(ci(bOff), k.mul(stage, ci(bStage)))), bar)
-			})
-			return
+			bars.init(k, stages)
 		}
-		if !blk.wholeSlices() {
-			k.issueCopies(blk.sliceCopies(k, ops, k0, stage, aStage, bStage))
-			return
+		r.prologue(k, blk, ops)
+		if bars != nil {
+			// Thread 0 initialized the mbarriers and asked for the first
+			// slices; the others wait on them after this.
+			k.barrier()
 		}
-		// Whole slices: a slice past K (the last S-2 fills, never
-		// multiplied) is not staged at all, one branch for the block
-		// rather than a check in every piece, and its group is empty.
-		k.ifThen(k.lt(k0, blk.kEnd), func() {
-			for _, c := range blk.sliceCopiesOf(k, ops, slice{k0: k0, guarded: true}, stage, aStage, bStage) {
-				c()
-			}
-		})
-		k.cpAsyncCommit()
 	}
-	for s := 0; s < stages-2; s++ {
-		copies(k.add(blk.kStart, ci(s*t.BK)), ci(s))
-	}
-	if bars != nil {
-		// Thread 0 initialized the mbarriers and asked for the first
-		// slices; the others wait on them after this.
-		k.barrier()
-	}
+	copies := r.copier(k, blk, ops)
 	next := func(s value.Value) value.Value { return nextStage(k, s, stages) }
 	// This warpgroup's 64 rows of A: eight 1024-byte atoms.
 	aRows := k.mul(wg, ci(64*t.BK))
-	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-2), ci(0))
+	carried := append(append([]value.Value{}, acc...), ci(0), ci(stages-2), phases)
 	carried = k.loop(blk.kStart, blk.kEnd, t.BK, carried, func(k0 value.Value, c []value.Value) []value.Value {
-		read, fill, parity := c[len(acc)], c[len(acc)+1], c[len(acc)+2]
+		read, fill, phases := c[len(acc)], c[len(acc)+1], c[len(acc)+2]
 		out := c[:len(acc)]
 		if bars != nil {
-			bars.wait(k, read, parity)
+			bars.wait(k, read, k.b.NewAnd(k.b.NewLShr(phases, read), ci(1)))
+			phases = k.b.NewXor(phases, k.b.NewShl(ci(1), read))
 		} else {
 			k.cpAsyncWait(stages - 3)
 			k.asm("fence.proxy.async.shared::cta;")
 		}
 		k.barrier()
 		k.asm("wgmma.fence.sync.aligned;")
-		aBase := k.add(k.mul(read, ci(aStage)), aRows)
-		bBase := k.add(ci(bOff), k.mul(read, ci(bStage)))
-		da, db := k.wgmmaDesc(ab, aBase), k.wgmmaDesc(ab, bBase)
+		aBase := k.add(k.mul(read, ci(r.aStage)), aRows)
+		bBase := k.add(ci(r.bOff()), k.mul(read, ci(r.bStage)))
+		da, db := k.wgmmaDesc(r.ab, aBase), k.wgmmaDesc(r.ab, bBase)
 		for ks := 0; ks < t.BK; ks += 16 {
 			// k16 step ks: 32 bytes further along the rows, ks/8 in the
 			// descriptors' start address (16-byte units; shared
@@ -213,16 +247,101 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, stages, aStage, bStage i
 		k.asm("wgmma.commit_group.sync.aligned;")
 		copies(k.add(k0, ci((stages-2)*t.BK)), fill)
 		out = k.wgmmaWait(out, 1)
-		if bars != nil {
-			// The ring wraps: the next round of each stage's mbarrier.
-			parity = k.sel(k.icmp(enum.IPredEQ, read, ci(stages-1)), k.b.NewXor(parity, ci(1)), parity)
-		}
-		return append(out, next(read), next(fill), parity)
+		return append(out, next(read), next(fill), phases)
 	})
 	if bars == nil {
 		k.cpAsyncWait(0)
 	}
-	return k.wgmmaWait(carried[:len(acc)], 0)
+	return k.wgmmaWait(carried[:len(acc)], 0), carried[len(acc)+2]
+}
+
+// emitPersistentWgmma writes the persistent wgmma core: a block per slot
+// of the card (grid is the compiler's guess of their number; the runtime
+// counts them), block b running tiles b, b+blocks, ... (n fastest, as the
+// one-tile grid runs them), the ring's mbarriers (if any) initialized by
+// the caller. Each
+// tile's epilogue first asks for the next tile's first S-2 slices, into
+// stages 0 .. S-3, and only then parks this tile's output, as halves, in
+// B's last two stages, which those slices leave free: the next tile's
+// loads are in flight while this one's output goes out, rather than
+// starting after it on a fresh block. The parked rows are unpadded, the
+// 16-byte pieces of row r at piece c ^ (r mod 8), so that a quad's
+// stores of eight rows and eight threads' 128-bit loads of a row both
+// find distinct banks.
+func emitPersistentWgmma(k *kernel, blk *gemmBlock, grid int, r wgmmaRing, at, bAt func(x, kk value.Value) value.Value) launchShape {
+	t, p := blk.t, blk.p
+	tilesN := ceilDiv(p.N, t.BN)
+	tiles := tilesN * ceilDiv(p.M, t.BM)
+	setTile := func(b *gemmBlock, tile value.Value) {
+		b.m0 = k.mul(k.div(tile, tilesN), ci(t.BM))
+		b.n0 = k.mul(k.rem(tile, tilesN), ci(t.BN))
+	}
+	first := k.ctaid('x')
+	setTile(blk, first)
+	r.prologue(k, blk, blk.operands(k, r.ab, r.ab, at, bAt))
+	if r.bars != nil {
+		k.barrier() // the mbarriers are initialized and armed
+	}
+	lane, warp := k.rem(k.tid(), 32), k.div(k.tid(), 32)
+	g, tq := k.div(lane, 4), k.rem(lane, 4)
+	park := r.bOff() + (r.stages-2)*r.bStage
+	parked := func(row, piece value.Value) value.Value {
+		return k.add(ci(park), k.madd(row, t.BN, k.mul(k.xor(piece, k.rem(row, 8)), ci(8))))
+	}
+	// The runtime launches as many blocks as the card holds (at most
+	// tiles; grid is the compiler's guess): block b runs tiles b,
+	// b+nctaid, ...
+	stride := k.sreg("nctaid.x")
+	count := k.b.NewUDiv(k.add(k.sub(ci(tiles), first), k.sub(stride, ci(1))), stride)
+	k.loop(ci(0), count, 1, []value.Value{ci(0)}, func(i value.Value, c []value.Value) []value.Value {
+		tile := k.add(first, k.mul(i, stride))
+		setTile(blk, tile)
+		ops := blk.operands(k, r.ab, r.ab, at, bAt)
+		colOps := blk.columnOperands(k)
+		acc := make([]value.Value, t.BN/2)
+		for j := range acc {
+			acc[j] = cf(0)
+		}
+		acc, phases := tcWgmma(k, blk, ops, r, acc, true, c[0])
+		// Every warpgroup's wgmma are done and every thread's copies
+		// landed: the stages are free.
+		k.barrier()
+		nb := *blk
+		nextTile := k.add(tile, stride)
+		setTile(&nb, nextTile)
+		nb.kEnd = k.sel(k.lt(nextTile, ci(tiles)), blk.kEnd, ci(0)) // no slices past the last tile
+		r.prologue(k, &nb, nb.operands(k, r.ab, r.ab, at, bAt))
+		// Warp w's rows 16w .. 16w+15 (the warpgroup's 64 rows from
+		// 64 (w/4)), every n-tile j: row 16w+8h+g, columns 8j+2tq+e.
+		for j := 0; j < t.BN/8; j++ {
+			for h := 0; h < 2; h++ {
+				row := k.add(k.mul(warp, ci(16)), k.add(ci(8*h), g))
+				o := 4*j + 2*h
+				idx := k.add(parked(row, ci(j)), k.mul(tq, ci(2)))
+				k.storeSharedWord(r.ab, idx, k.packHalves(acc[o], acc[o+1]))
+			}
+		}
+		k.barrier()
+		for _, param := range p.col8 {
+			if w, ok := colOps[param]; ok {
+				colOps[param] = k.vec8(k.unpack8(w))
+			}
+		}
+		for e := 0; e < t.BM*t.BN/8; e += t.Threads() {
+			pc := blk.epiloguePiece(k, 0, t.BM/t.TM, e)
+			k.ifThen(pc.ok, func() {
+				v := k.unpack8(k.loadSharedWords(r.ab, parked(pc.row, k.div(pc.col, 8))))
+				p.store8(k, blk.z, pc.m, pc.n, v, colOps)
+			})
+		}
+		if r.bars != nil {
+			// The copy engine writes B's last stages next: after these
+			// generic reads.
+			k.asm("fence.proxy.async.shared::cta;")
+		}
+		return []value.Value{phases}
+	})
+	return launchShape{grid: [3]int{min(grid, tiles), 1, 1}, block: t.Threads(), persistTiles: tiles}
 }
 
 // constant64 is an i64 constant.

@@ -543,3 +543,161 @@ func TestCompileSchedules(t *testing.T) {
 		}
 	}
 }
+
+// persistentCases are wgmma GEMMs of more tiles than an H100 or H200
+// holds blocks, pre-scheduled channels last: on a persistent core each
+// block runs several tiles, staging the next tile's first slices during
+// the last one's epilogue.
+var persistentCases = []string{
+	// ResNet-50's layer2 projection tail at batch 32, narrower: a 1x1
+	// conv (K 64) summed with a strided 1x1 shortcut (K 128), both
+	// operands of each on the copy engine (four tensor maps), with their
+	// biases, add and relu in the epilogue; 25088 pixels by 512 channels.
+	`graph persisttma(%x: f32[32,16,28,28], %y: f32[32,16,56,56]) -> (%8) {
+  %w0 = const f32[64,16,1,1] @w0
+  %0 = conv2d %x, %w0 : f32[32,64,28,28] [k0 layout=nhwc]
+  %ws = const f32[128,16,1,1] @ws
+  %1 = conv2d %y, %ws : f32[32,128,56,56] [k1 layout=nhwc]
+  %w2 = const f32[512,64,1,1] @w2
+  %b2 = const f32[512] @b2
+  %2 = conv2d %0, %w2, %b2 : f32[32,512,28,28] [k2 layout=nhwc]
+  %wd = const f32[512,128,1,1] @wd
+  %bd = const f32[512] @bd
+  %3 = conv2d %1, %wd, %bd {strides=[2,2]} : f32[32,512,28,28] [k2 layout=nhwc]
+  %4 = add %2, %3 : f32[32,512,28,28] [k2 layout=nhwc]
+  %5 = relu %4 : f32[32,512,28,28] [k2 layout=nhwc]
+  %w3 = const f32[16,512,1,1] @w3
+  %8 = conv2d %5, %w3 : f32[32,16,28,28] [k3]
+}`,
+	// A padded 3x3 of 40 channels (no tensor maps: cp.async staging, K
+	// 360 ending in a partial slice), bias and relu, 25088 pixels by 256
+	// channels.
+	`graph persistcp(%x: f32[32,8,28,28]) -> (%3) {
+  %w0 = const f32[40,8,1,1] @w0
+  %0 = conv2d %x, %w0 : f32[32,40,28,28] [k0 layout=nhwc]
+  %w1 = const f32[256,40,3,3] @w1
+  %b1 = const f32[256] @b1
+  %1 = conv2d %0, %w1, %b1 {pads=[1,1,1,1]} : f32[32,256,28,28] [k1 layout=nhwc]
+  %2 = relu %1 : f32[32,256,28,28] [k1 layout=nhwc]
+  %w2 = const f32[16,256,1,1] @w2
+  %3 = conv2d %2, %w2 : f32[32,16,28,28] [k2]
+}`,
+}
+
+// persistent parses persistentCases[ci] with random weights, puts its
+// GEMM anchors on tile, persistent, and returns random inputs and the
+// interpreter's outputs for them.
+func persistent(t *testing.T, ci int, tile costmodel.Tile) (*ir.Graph, []*interp.Tensor, []*interp.Tensor) {
+	t.Helper()
+	g, err := ir.Parse(persistentCases[ci])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range g.Nodes {
+		if n.Op == ir.OpConst {
+			r := interp.Random(n.Out.Type.Shape, uint64(100*ci+i+1))
+			n.Const = ir.NewF32(r.Shape, r.Data)
+		}
+		if costmodel.IsGemmAnchor(n) {
+			n.Sched.Tile, n.Sched.SplitK, n.Sched.Persist = tile.Ints(), 1, 2
+		}
+	}
+	inputs := interp.RandomInputs(g, uint64(ci+7))
+	want, err := interp.Run(g, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, inputs, want
+}
+
+// persistentTiles are the warpgroup tiles the persistent core takes: BM
+// at most two slices deep (the parked output fits two stages of B).
+func persistentTiles() []costmodel.Tile {
+	var out []costmodel.Tile
+	for _, tile := range costmodel.TensorCoreTiles {
+		if tile.WarpgroupTile() && tile.BM <= 2*tile.BK {
+			out = append(out, tile)
+		}
+	}
+	return out
+}
+
+// TestCompilePersistent compiles the persistent cases for sm_90a on the
+// CPU under every tile the persistent core takes: their big GEMMs become
+// persistent launches (the fused shortcut on four tensor maps), and llc
+// takes them.
+func TestCompilePersistent(t *testing.T) {
+	if os.Getenv("CNNC_SKIP_LLC") == "1" {
+		t.Skip("CNNC_SKIP_LLC=1")
+	}
+	for ci := range persistentCases {
+		for _, tile := range persistentTiles() {
+			g, err := ir.Parse(persistentCases[ci])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range g.Nodes {
+				if n.Op == ir.OpConst {
+					n.Const = ir.NewF32(n.Out.Type.Shape, make([]float32, n.Out.Type.Elems()))
+				}
+				if costmodel.IsGemmAnchor(n) {
+					n.Sched.Tile, n.Sched.SplitK, n.Sched.Persist = tile.Ints(), 1, 2
+				}
+			}
+			res, err := codegen.Compile(g, codegen.Options{Model: g.Name, Precision: "fp16", Target: "sm_90a"})
+			if err != nil {
+				t.Fatalf("%s with tile %v: %v", g.Name, tile, err)
+			}
+			// The convs of the NCHW inputs (no 128-bit staging: not on
+			// wgmma) and the last one, writing NCHW (no 128-bit
+			// epilogue), do not persist: one GEMM of each case does.
+			var persist []string
+			for _, l := range res.Plan.Launches {
+				if l.PersistTiles > 0 {
+					persist = append(persist, l.Kernel)
+					if l.Grid[0] >= l.PersistTiles {
+						t.Errorf("%s with tile %v: %s launches %d blocks for %d tiles", g.Name, tile, l.Kernel, l.Grid[0], l.PersistTiles)
+					}
+				}
+			}
+			if len(persist) != 1 {
+				t.Errorf("%s with tile %v: persistent launches %v, want one", g.Name, tile, persist)
+			}
+			if n := res.Plan.TensorMaps(); g.Name == "persisttma" && n != 4 {
+				t.Errorf("%s with tile %v: %d tensor maps, want 4 (the fused shortcut's)", g.Name, tile, n)
+			}
+		}
+	}
+}
+
+// TestGPUPersistent runs the persistent cases on a Hopper card (skipped
+// elsewhere) under every tile the persistent core takes, against the
+// fp32 interpreter as TestGPUWgmma does: blocks running several tiles,
+// the copies of one overlapping the epilogue of the last, change nothing.
+func TestGPUPersistent(t *testing.T) {
+	dev := openGPU(t)
+	card, err := bench.DeviceTarget(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !codegen.Targets[card].Hopper {
+		t.Skipf("the card's target is %s: no wgmma", card)
+	}
+	for ci := range persistentCases {
+		name, _, _ := strings.Cut(strings.TrimPrefix(persistentCases[ci], "graph "), "(")
+		t.Run(name, func(t *testing.T) {
+			for _, tile := range persistentTiles() {
+				g, inputs, want := persistent(t, ci, tile)
+				got, err := compileAndRunTarget(dev, g, 0, "fp16", "", "sm_90a", t.TempDir(), inputs)
+				if err != nil {
+					t.Fatalf("%s with tile %v: %v", g.Name, tile, err)
+				}
+				for k := range got {
+					if e := interp.RelL2(got[k], want[k]); !(e <= 1e-2) {
+						t.Errorf("%s with tile %v, persistent: relative L2 error %.3g", g.Name, tile, e)
+					}
+				}
+			}
+		})
+	}
+}

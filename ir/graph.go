@@ -42,6 +42,11 @@ type Schedule struct {
 	// workspace and a second kernel, ReduceCluster in the distributed
 	// shared memory of a thread-block cluster of the splits (Hopper).
 	Reduce string
+	// Persist, above 1, makes the GEMM core persistent (Hopper's wgmma
+	// core): Persist blocks, each running the tiles ctaid, ctaid+Persist,
+	// ... in turn, and staging the next tile's first K slices while it
+	// writes the last one's output.
+	Persist int
 	// Layout is how the node's 4-D output is laid out in memory: "" for
 	// NCHW, LayoutNHWC for channels last. The IR's shapes and the
 	// interpreter stay NCHW; only addresses change.
@@ -66,10 +71,10 @@ func LayoutOf(v *Value) string {
 
 // String prints the schedule as the text form writes it after a node's
 // type: "[k3]" or "[k3 tile=64,64,8,4,4 split_k=2 reduce=cluster
-// layout=nhwc]"; "" when
+// persist=132 layout=nhwc]"; "" when
 // empty.
 func (s Schedule) String() string {
-	if s.Kernel == 0 && len(s.Tile) == 0 && s.SplitK <= 1 && s.Reduce == "" && s.Layout == "" {
+	if s.Kernel == 0 && len(s.Tile) == 0 && s.SplitK <= 1 && s.Reduce == "" && s.Persist <= 1 && s.Layout == "" {
 		return ""
 	}
 	out := "[k" + strconv.Itoa(s.Kernel)
@@ -85,6 +90,9 @@ func (s Schedule) String() string {
 	}
 	if s.Reduce != "" {
 		out += " reduce=" + s.Reduce
+	}
+	if s.Persist > 1 {
+		out += " persist=" + strconv.Itoa(s.Persist)
 	}
 	if s.Layout != "" {
 		out += " layout=" + s.Layout

@@ -270,13 +270,14 @@ func TestVerifyLayouts(t *testing.T) {
 // ones are errors.
 func TestParseSchedule(t *testing.T) {
 	for _, s := range []Schedule{{Kernel: 3, Tile: []int{64, 64, 8, 4, 4}, SplitK: 2, Layout: LayoutNHWC}, {Kernel: 0, Tile: []int{128, 64, 64, 64, 16}},
-		{Kernel: 1, Tile: []int{128, 128, 64, 64, 32}, SplitK: 4, Reduce: ReduceCluster, Layout: LayoutNHWC}} {
+		{Kernel: 1, Tile: []int{128, 128, 64, 64, 32}, SplitK: 4, Reduce: ReduceCluster, Layout: LayoutNHWC},
+		{Kernel: 2, Tile: []int{128, 256, 64, 64, 64}, Persist: 132, Layout: LayoutNHWC}} {
 		got, err := ParseSchedule(s.String())
 		if err != nil || got.String() != s.String() {
 			t.Errorf("ParseSchedule(%q) = %v, %v", s.String(), got, err)
 		}
 	}
-	for _, bad := range []string{"", "k3 tile=1", "[k3 tile=0]", "[k3 split_k=x]", "[k3] x", "[3]", "[k3 reduce=workspace]"} {
+	for _, bad := range []string{"", "k3 tile=1", "[k3 tile=0]", "[k3 split_k=x]", "[k3] x", "[3]", "[k3 reduce=workspace]", "[k3 persist=1]", "[k3 persist=x]"} {
 		if _, err := ParseSchedule(bad); err == nil {
 			t.Errorf("ParseSchedule(%q) succeeded", bad)
 		}

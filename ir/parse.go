@@ -467,6 +467,14 @@ func (p *parser) schedule(n *Node) error {
 				return fmt.Errorf("reduce %q, want %s (a workspace is the default and not written)", w.text, ReduceCluster)
 			}
 			n.Sched.Reduce = w.text
+		case "persist":
+			w, err := p.expect('w')
+			if err != nil {
+				return err
+			}
+			if n.Sched.Persist, err = strconv.Atoi(w.text); err != nil || n.Sched.Persist < 2 {
+				return fmt.Errorf("persist %q, want an integer above 1 (blocks of a persistent GEMM)", w.text)
+			}
 		case "layout":
 			w, err := p.expect('w')
 			if err != nil {

@@ -36,6 +36,7 @@ var Pipeline = []Pass{
 	{"fuse-pooling", "global average pool computed inside the classifier GEMM", false, FusePooling},
 	{"fuse-elementwise", "chains of element-wise ops as one pass over memory", false, FuseElementwise},
 	{"tile", "per-kernel tile and split-K chosen by predicted time", false, Tile},
+	{"persist", "GEMMs of several waves on Hopper's wgmma core run one block per slot, the next tile's loads overlapping the last one's epilogue", false, Persist},
 	{"plan-memory", "one arena with buffers reused once their values are dead", false, PlanMemory},
 }
 
@@ -56,6 +57,7 @@ var mustPrecede = [][2]string{
 	{"fuse-pooling", "tile"},
 	{"fuse-elementwise", "tile"},
 	{"tile", "plan-memory"},
+	{"tile", "persist"},
 }
 
 // Options choose what runs.

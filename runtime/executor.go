@@ -99,6 +99,23 @@ type launch struct {
 // opting in.
 const defaultSharedBytes = 48 << 10
 
+// persistentGrid is the grid of persistent launch l of fn on dev: as
+// many blocks as the card holds at once, at most its tiles.
+func persistentGrid(dev *cuda.Device, fn cuda.Function, l artifact.Launch) (int, error) {
+	sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
+	if err != nil {
+		return 0, err
+	}
+	per, err := fn.MaxActiveBlocks(l.Block[0]*l.Block[1]*l.Block[2], l.SharedBytes)
+	if err != nil {
+		return 0, err
+	}
+	if per < 1 {
+		return 0, fmt.Errorf("kernel %q: no block of %d bytes of shared memory fits an SM", l.Kernel, l.SharedBytes)
+	}
+	return min(l.PersistTiles, sms*per), nil
+}
+
 // Load reads the compiled model at ptxPath (see ReadArtifact) and loads it
 // onto dev.
 func Load(dev *cuda.Device, ptxPath string) (*Executor, error) {
@@ -147,6 +164,16 @@ func LoadArtifact(dev *cuda.Device, a *Artifact) (_ *Executor, err error) {
 			if err = fns[name].SetMaxDynamicShared(bytes); err != nil {
 				return nil, err
 			}
+		}
+	}
+	// A persistent kernel gets one block per slot of this card: SMs times
+	// the blocks of it an SM holds.
+	for i, l := range p.Launches {
+		if l.PersistTiles == 0 {
+			continue
+		}
+		if e.launches[i].grid.X, err = persistentGrid(dev, e.launches[i].fn, l); err != nil {
+			return nil, fmt.Errorf("launch %d: %w", i, err)
 		}
 	}
 	if e.arena, err = dev.Alloc(max(p.Arena, 1)); err != nil {

@@ -287,3 +287,23 @@ func (p Profile) Utilization(modelFLOPs int64, ns float64) float64 {
 	}
 	return float64(modelFLOPs) / (ns * 1e-9) / (p.FP32TFLOPS * 1e12)
 }
+
+// PersistBlocks is the grid of a persistent wgmma GEMM (codegen's
+// persistent core: each block runs every blocks-th tile in turn, staging
+// the next tile's first K slices while it writes the last one's output),
+// or 0 where k stays one tile a block: the core is not wgmma, K is split,
+// the GEMM is batched, its grid is a single wave of the card, or the
+// parked output tile (halves) would not fit the two stages the next
+// tile's first slices leave free (BM above 2 BK) or N is not in whole
+// 64-column groups (the parking's swizzle).
+func (p Profile) PersistBlocks(k Kernel, n, batch, split int) int {
+	t := k.Tile
+	if !p.wgmma(k) || split > 1 || batch != 1 || t.BM > 2*t.BK || t.BN%64 != 0 || n%8 != 0 {
+		return 0
+	}
+	slots := p.Slots(k)
+	if k.Blocks <= slots {
+		return 0
+	}
+	return slots
+}

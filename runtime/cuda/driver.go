@@ -84,6 +84,9 @@ var drv struct {
 	funcSetAttribute func(fn uintptr, attr FuncAttribute, value int32) Result
 	// CUresult cuFuncGetAttribute(int* pi, CUfunction_attribute attrib, CUfunction hfunc)
 	funcGetAttribute func(value *int32, attr FuncAttribute, fn uintptr) Result
+	// CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* numBlocks, CUfunction func,
+	//                                                      int blockSize, size_t dynamicSMemSize)
+	occupancyMaxActiveBlocks func(n *int32, fn uintptr, blockSize int32, dynamicShared uintptr) Result
 	// CUresult cuStreamCreate(CUstream* phStream, unsigned int Flags)
 	streamCreate func(s *Stream, flags uint32) Result
 	// CUresult cuStreamDestroy_v2(CUstream hStream)
@@ -179,6 +182,7 @@ func bindings() []binding {
 		{fn: &drv.moduleGetFunction, names: []string{"cuModuleGetFunction"}},
 		{fn: &drv.funcSetAttribute, names: []string{"cuFuncSetAttribute"}},
 		{fn: &drv.funcGetAttribute, names: []string{"cuFuncGetAttribute"}},
+		{fn: &drv.occupancyMaxActiveBlocks, names: []string{"cuOccupancyMaxActiveBlocksPerMultiprocessor"}},
 		{fn: &drv.streamCreate, names: []string{"cuStreamCreate"}},
 		{fn: &drv.streamDestroy, names: []string{"cuStreamDestroy_v2"}},
 		{fn: &drv.streamSynchronize, names: []string{"cuStreamSynchronize"}},

@@ -149,3 +149,18 @@ func (f Function) SetMaxDynamicShared(bytes int) error {
 		return nil
 	})
 }
+
+// MaxActiveBlocks is how many blocks of block threads and shared bytes of
+// dynamic shared memory each fit on one SM at once (after
+// SetMaxDynamicShared where shared is above 48 KiB).
+func (f Function) MaxActiveBlocks(block, shared int) (int, error) {
+	var n int32
+	err := f.d.do(func() error {
+		if r := drv.occupancyMaxActiveBlocks(&n, f.h, int32(block), uintptr(shared)); r != success {
+			return fmt.Errorf("kernel %q: blocks of %d threads and %d bytes an SM: %w", f.Name, block, shared,
+				newError("cuOccupancyMaxActiveBlocksPerMultiprocessor", r))
+		}
+		return nil
+	})
+	return int(n), err
+}
