@@ -1086,3 +1086,60 @@ func TestMapsByValue(t *testing.T) {
 func wideStore(body string) bool {
 	return strings.Contains(body, "st.global.v4.u32") || strings.Contains(body, "st.global.v4.b32")
 }
+
+// TestGlobalPoolNHWC: a channels-last global pool runs a block per image
+// and run of channels, a group reading at most 32 bytes of a pixel: half
+// channels in eights in 128-bit loads, two groups to a run of 16
+// channels; 20 half channels one at a time, 16 to a run; float channels
+// eight to a run. The lanes meet by shuffles.
+func TestGlobalPoolNHWC(t *testing.T) {
+	be := backendForTest(t)
+	text := `graph g(%x: f32[2,8,24,30]) -> (%2, %4) {
+  %w1 = const f32[264,8,1,1] @w1
+  %1 = conv2d %x, %w1 : f32[2,264,24,30] [k1 layout=nhwc]
+  %2 = global_avgpool %1 : f32[2,264,1,1] [k2]
+  %w2 = const f32[20,8,1,1] @w2
+  %3 = conv2d %x, %w2 : f32[2,20,24,30] [k3 layout=nhwc]
+  %4 = global_maxpool %3 : f32[2,20,1,1] [k4]
+}`
+	for _, c := range []struct {
+		precision string
+		grids     [2]int // blocks of the 264- and the 20-channel pool
+		vector    bool
+	}{
+		{"fp16", [2]int{2 * 17, 2 * 2}, true},
+		{"fp32", [2]int{2 * 33, 2 * 3}, false},
+	} {
+		g, err := ir.Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillConsts(g)
+		res, err := Lower(g, Options{Precision: c.precision})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ptx, err := be.Compile(res.LLVM, Targets[DefaultTarget])
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies := entryBodies(string(ptx))
+		var pools []string
+		for _, l := range res.Plan.Launches {
+			if strings.Contains(l.Kernel, "global_") {
+				pools = append(pools, l.Kernel)
+				if want := c.grids[len(pools)-1]; l.Grid != [3]int{want, 1, 1} || l.Block != [3]int{256, 1, 1} {
+					t.Errorf("%s %s: grid %v block %v, want [%d 1 1] of 256", c.precision, l.Kernel, l.Grid, l.Block, want)
+				}
+			}
+		}
+		if len(pools) != 2 {
+			t.Fatalf("%s: pool launches %v, want two", c.precision, pools)
+		}
+		wide := bodies[pools[0]]
+		if strings.Contains(wide, "ld.global.nc.v4") != c.vector || !strings.Contains(wide, "shfl.sync.bfly") || strings.Contains(wide, ".local") {
+			t.Errorf("%s %s: 128-bit loads %v (want %v), shuffles %v, spills %v", c.precision, pools[0],
+				strings.Contains(wide, "ld.global.nc.v4"), c.vector, strings.Contains(wide, "shfl.sync.bfly"), strings.Contains(wide, ".local"))
+		}
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"math"
 
 	"github.com/llir/llvm/ir/enum"
+	"github.com/llir/llvm/ir/types"
 	"github.com/llir/llvm/ir/value"
 
 	"cnnc/ir"
+	"cnnc/passes/costmodel"
 )
 
 // Row reductions run one warp per row: lanes stride through the row and a
@@ -64,31 +66,104 @@ func emitGlobalPool(c *nodeKernel) (launchShape, error) {
 	return shape, nil
 }
 
-// emitGlobalPoolNHWC pools a channels-last input with one thread per
-// output (n, c) looping over the pixels: a warp reads 32 consecutive
-// channels of a pixel at a time, where a warp per (n, c) would read one
-// element every C (ResNet-50's head at batch 32: 16.5 us for 6.4 MB on an
-// H100, 400 GB/s).
+// emitGlobalPoolNHWC pools a channels-last input [N][HW][C] with a block
+// per image and run of channels (costmodel.GlobalPoolOf): each thread
+// takes Vec consecutive channels (eight halves in one 128-bit load where
+// the channels come in eights) of every Lanes-th pixel, four pixels in
+// flight; a warp's lanes of one group meet by shuffles, the warps' sums
+// in shared memory. Runs of one 32-byte sector give even a batch of
+// few, narrow images tens of blocks. One thread per output channel
+// looping over every pixel ran EfficientNet-B0's 112x112 pools at 74
+// GB/s (339 us for 25 MB at batch 32 on an H200).
 func emitGlobalPoolNHWC(c *nodeKernel) launchShape {
 	k := c.k
 	x := c.n.Inputs[0].Type.Shape
-	total, hw, ch := x[0]*x[1], int(ir.ShapeElems(x[2:])), x[1]
-	i := k.globalThread()
-	k.exitUnless(k.lt(i, ci(total)))
-	// Pixel j of image i/C, channel i%C: (i/C*hw + j)*C + i%C.
-	base := k.add(k.mul(k.div(i, ch), ci(hw*ch)), k.rem(i, ch))
+	n, ch, hw := x[0], x[1], int(ir.ShapeElems(x[2:]))
+	vec, esize := 1, 4
+	if elemOf(c.in[0]) == types.Half {
+		esize = 2
+		if ch%8 == 0 {
+			vec = 8
+		}
+	}
+	gp := costmodel.GlobalPoolOf(n, ch, vec, esize)
+	runs := ceilDiv(ch, gp.Chunk)
+	img, run := k.div(k.ctaid('x'), runs), k.rem(k.ctaid('x'), runs)
+	grp, lane := k.rem(k.tid(), gp.Groups), k.div(k.tid(), gp.Groups)
+	c0 := k.add(k.mul(run, ci(gp.Chunk)), k.mul(grp, ci(gp.Vec)))
 	init, op := cf(0), k.fadd
 	if c.n.Op == ir.OpGlobalMaxPool {
 		init, op = cf(math.Inf(-1)), k.fmax
 	}
-	r := k.loop(ci(0), ci(hw), 1, []value.Value{init}, func(j value.Value, acc []value.Value) []value.Value {
-		return []value.Value{op(acc[0], k.loadAt(c.in[0], k.madd(j, ch, base)))}
-	})[0]
-	if c.n.Op != ir.OpGlobalMaxPool {
-		r = k.fmul(r, cf(1/float64(hw)))
+	// Pixel j's channels c0 .. c0+Vec-1: (img*hw + j)*C + c0. A group
+	// past the channels reads channel 0 of the image and keeps nothing.
+	base := k.add(k.mul(img, ci(hw*ch)), k.sel(k.lt(c0, ci(ch)), c0, ci(0)))
+	read := func(j value.Value) []value.Value {
+		at := k.madd(j, ch, base)
+		if gp.Vec == 8 {
+			return k.unpack8(k.loadWords(c.in[0], at))
+		}
+		return []value.Value{k.loadAt(c.in[0], at)}
 	}
-	k.store(r, k.at(c.out, i))
-	return mapShape(total, k.threads)
+	const unroll = 4
+	acc := make([]value.Value, unroll*gp.Vec)
+	for i := range acc {
+		acc[i] = init
+	}
+	stride := gp.Lanes * unroll
+	whole := hw / stride * stride // pixels every unrolled step has in full
+	acc = k.loop(lane, ci(whole), stride, acc, func(j value.Value, a []value.Value) []value.Value {
+		out := make([]value.Value, len(a))
+		for u := range unroll {
+			for v, x := range read(k.add(j, ci(u*gp.Lanes))) {
+				out[u*gp.Vec+v] = op(a[u*gp.Vec+v], x)
+			}
+		}
+		return out
+	})
+	acc = k.loop(k.add(lane, ci(whole)), ci(hw), gp.Lanes, acc, func(j value.Value, a []value.Value) []value.Value {
+		out := append([]value.Value{}, a...)
+		for v, x := range read(j) {
+			out[v] = op(a[v], x)
+		}
+		return out
+	})
+	// Each channel's sum over the warp's lanes of its group (XOR with
+	// multiples of Groups keeps the group), then over the warps.
+	warps := k.threads / warpSize
+	buf := k.sharedBuffer("pool", warps*gp.Chunk)
+	warp := k.div(k.tid(), warpSize)
+	leader := k.lt(k.rem(k.tid(), warpSize), ci(gp.Groups))
+	sums := make([]value.Value, gp.Vec)
+	for v := range sums {
+		s := acc[v]
+		for u := 1; u < unroll; u++ {
+			s = op(s, acc[u*gp.Vec+v])
+		}
+		for m := warpSize / 2; m >= gp.Groups; m /= 2 {
+			s = op(s, k.shuffleXor(s, m))
+		}
+		sums[v] = s
+	}
+	k.ifThen(leader, func() {
+		for v, s := range sums {
+			k.b.NewStore(s, k.sharedAt(buf, k.madd(warp, gp.Chunk, k.add(k.mul(grp, ci(gp.Vec)), ci(v)))))
+		}
+	})
+	k.barrier()
+	col := k.tid()
+	out := k.add(k.mul(run, ci(gp.Chunk)), col)
+	k.ifThen(k.and(k.lt(col, ci(gp.Chunk)), k.lt(out, ci(ch))), func() {
+		var r value.Value = init
+		for w := range warps {
+			r = op(r, k.b.NewLoad(f32, k.sharedAt(buf, k.madd(ci(w), gp.Chunk, col))))
+		}
+		if c.n.Op != ir.OpGlobalMaxPool {
+			r = k.fmul(r, cf(1/float64(hw)))
+		}
+		k.store(r, k.at(c.out, k.madd(img, ch, out)))
+	})
+	return launchShape{grid: [3]int{gp.Blocks, 1, 1}, block: k.threads}
 }
 
 // poolIndex is the offset of element j of the window of global pooling

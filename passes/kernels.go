@@ -245,8 +245,12 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		ck.Depthwise = true
 		ck.Blocks = costmodel.MapBlocks(k.Root().Out.Type.Elems())
 	case (a.Op == ir.OpGlobalAvgPool || a.Op == ir.OpGlobalMaxPool) && ir.LayoutOf(a.Inputs[0]) == ir.LayoutNHWC:
-		// A thread per output channel (codegen's emitGlobalPoolNHWC).
-		ck.Blocks = costmodel.MapBlocks(a.Out.Type.Elems())
+		// A block per image and run of channels (codegen's
+		// emitGlobalPoolNHWC), counted for float storage: the precision
+		// is not known here, and half channels in eights take runs of 16
+		// channels, not 8 (half the blocks).
+		x := a.Inputs[0].Type.Shape
+		ck.Blocks = costmodel.GlobalPoolOf(x[0], x[1], 1, 4).Blocks
 	case isRowReduction(a):
 		ck.Blocks = max(1, (rowCount(a)+costmodel.RowsPerBlock-1)/costmodel.RowsPerBlock)
 	default:

@@ -291,3 +291,25 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // MapBlocks is the grid of a one-thread-per-element kernel over n elements.
 func MapBlocks(n int64) int { return max(1, int((n+MapThreads-1)/MapThreads)) }
+
+// GlobalPool is how a channels-last global pool divides its work
+// (codegen's emitGlobalPoolNHWC): a block of MapThreads per image and
+// run of Chunk channels. Groups threads of Vec consecutive channels each
+// (Vec 8 reads 128 bits: half channels in eights) span the run, one
+// 32-byte sector of a pixel at most, so that many blocks share the
+// image; Lanes of such spans stride through the pixels.
+type GlobalPool struct {
+	Vec, Groups, Lanes, Chunk, Blocks int
+}
+
+// GlobalPoolOf is the division for n images of c channels of esize
+// bytes, vec channels a load (1 or 8). Groups is a power of two, so
+// that a warp's lanes of one group meet by shuffles.
+func GlobalPoolOf(n, c, vec, esize int) GlobalPool {
+	g := 1
+	for 2*g <= min(ceilDiv(c, vec), max(1, 32/(vec*esize))) {
+		g *= 2
+	}
+	chunk := g * vec
+	return GlobalPool{Vec: vec, Groups: g, Lanes: MapThreads / g, Chunk: chunk, Blocks: n * ceilDiv(c, chunk)}
+}
