@@ -291,3 +291,9 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // MapBlocks is the grid of a one-thread-per-element kernel over n elements.
 func MapBlocks(n int64) int { return max(1, int((n+MapThreads-1)/MapThreads)) }
+
+// DepthwiseRun is how many consecutive outputs of a row one thread of an
+// NCHW depthwise convolution computes (codegen's emitDepthwiseRows): up
+// to eight, the whole row where it is that short, so that the window's
+// input columns are loaded once for all of them.
+func DepthwiseRun(wo int) int { return min(wo, 8) }
