@@ -1143,3 +1143,38 @@ func TestGlobalPoolNHWC(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwiseRows: an NCHW depthwise convolution runs a thread per run
+// of eight outputs of a row (19 columns: three runs), loading each
+// window row's ten input columns once for the run.
+func TestDepthwiseRows(t *testing.T) {
+	be := backendForTest(t)
+	g, err := ir.Parse(`graph g(%x: f32[2,24,13,19]) -> (%1) {
+  %wd = const f32[24,1,3,3] @wd
+  %1 = conv2d %x, %wd {group=24, pads=[1,1,1,1]} : f32[2,24,13,19] [k1]
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillConsts(g)
+	res, err := Lower(g, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := res.Plan.Launches[0]
+	if threads := 2 * 24 * 13 * 3; l.Grid[0] != (threads+255)/256 {
+		t.Errorf("grid %v, want %d blocks of 256 for %d runs", l.Grid, (threads+255)/256, threads)
+	}
+	ptx, err := be.Compile(res.LLVM, Targets[DefaultTarget])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := entryBodies(string(ptx))[l.Kernel]
+	// Three window rows of ten columns, nine weights.
+	if n := strings.Count(body, "ld.global"); n != 3*10+9 {
+		t.Errorf("%d global loads, want 39", n)
+	}
+	if n := strings.Count(body, "st.global"); n != 8 {
+		t.Errorf("%d global stores, want 8 (one per output of the run)", n)
+	}
+}

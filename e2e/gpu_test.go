@@ -240,6 +240,18 @@ var scheduleCases = []string{
   %w3 = const f32[8,24,1,1] @w3
   %6 = conv2d %5, %w3 : f32[2,8,5,6] [k3]
 }`,
+	// NCHW depthwise convolutions, a thread per run of a row's outputs:
+	// runs of 8 over 19 and 10 columns (the last one partial), stride 2,
+	// bias and epilogues.
+	`graph dwrows(%x: f32[2,24,13,19]) -> (%2, %4) {
+  %wd = const f32[24,1,3,3] @wd
+  %bd = const f32[24] @bd
+  %1 = conv2d %x, %wd, %bd {group=24, pads=[1,1,1,1]} : f32[2,24,13,19] [k1]
+  %2 = clip %1 {max=6, min=0} : f32[2,24,13,19] [k1]
+  %we = const f32[24,1,5,5] @we
+  %3 = conv2d %x, %we {group=24, pads=[2,2,2,2], strides=[2,2]} : f32[2,24,7,10] [k2]
+  %4 = swish %3 {alpha=1} : f32[2,24,7,10] [k2]
+}`,
 	// SiLU as canonicalize leaves it (swish) in the epilogues of a
 	// channels-last tensor-core conv and of a depthwise conv, as in
 	// EfficientNet's MBConv blocks.

@@ -243,7 +243,13 @@ func (k *Kernel) Launches() []costmodel.Kernel {
 		return out
 	case costmodel.IsDepthwise(a):
 		ck.Depthwise = true
-		ck.Blocks = costmodel.MapBlocks(k.Root().Out.Type.Elems())
+		out := k.Root().Out.Type.Elems()
+		if y := a.Out.Type.Shape; ir.LayoutOf(a.Inputs[0]) != ir.LayoutNHWC && ir.LayoutOf(a.Out) != ir.LayoutNHWC && a.Ints("dilations")[1] == 1 {
+			// A thread per run of a row's outputs (codegen's emitDepthwiseRows).
+			run := costmodel.DepthwiseRun(y[3])
+			out = out / int64(y[3]) * int64((y[3]+run-1)/run)
+		}
+		ck.Blocks = costmodel.MapBlocks(out)
 	case (a.Op == ir.OpGlobalAvgPool || a.Op == ir.OpGlobalMaxPool) && ir.LayoutOf(a.Inputs[0]) == ir.LayoutNHWC:
 		// A block per image and run of channels (codegen's
 		// emitGlobalPoolNHWC), counted for float storage: the precision

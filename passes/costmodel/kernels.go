@@ -313,3 +313,9 @@ func GlobalPoolOf(n, c, vec, esize int) GlobalPool {
 	chunk := g * vec
 	return GlobalPool{Vec: vec, Groups: g, Lanes: MapThreads / g, Chunk: chunk, Blocks: n * ceilDiv(c, chunk)}
 }
+
+// DepthwiseRun is how many consecutive outputs of a row one thread of an
+// NCHW depthwise convolution computes (codegen's emitDepthwiseRows): up
+// to eight, the whole row where it is that short, so that the window's
+// input columns are loaded once for all of them.
+func DepthwiseRun(wo int) int { return min(wo, 8) }
