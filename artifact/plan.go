@@ -126,13 +126,23 @@ type Launch struct {
 	// many tiles (its blocks stride through them by the grid's x): the
 	// runtime launches as many blocks as fit the card at once, at most
 	// PersistTiles, and Grid's x is the compiler's guess of that.
-	PersistTiles int      `json:"persist_tiles,omitempty"`
-	Args         []Arg    `json:"args"`
-	FLOPs        int64    `json:"flops"`
-	Bytes        int64    `json:"min_bytes"`
-	PredictedNs  float64  `json:"predicted_ns,omitempty"`
-	Layers       []string `json:"layers"` // the ONNX nodes it computes
-	Ops          []string `json:"ops"`    // the IR ops it computes
+	PersistTiles int `json:"persist_tiles,omitempty"`
+	// OneTile, with PersistTiles, is the same kernel one tile a block:
+	// the runtime launches it instead where the persistent kernel holds
+	// fewer blocks an SM (its registers) or the tiles fit one wave of it.
+	OneTile     *OneTile `json:"one_tile,omitempty"`
+	Args        []Arg    `json:"args"`
+	FLOPs       int64    `json:"flops"`
+	Bytes       int64    `json:"min_bytes"`
+	PredictedNs float64  `json:"predicted_ns,omitempty"`
+	Layers      []string `json:"layers"` // the ONNX nodes it computes
+	Ops         []string `json:"ops"`    // the IR ops it computes
+}
+
+// OneTile is a persistent launch's one-tile-a-block kernel and grid.
+type OneTile struct {
+	Kernel string `json:"kernel"`
+	Grid   [3]int `json:"grid"`
 }
 
 // Paths returns the plan and weights paths that belong beside ptxPath.

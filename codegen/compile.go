@@ -691,16 +691,15 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 	return nil
 }
 
-// emitKernel makes one kernel for kern: a float* per external input, one
-// for the output and, with ws, one for a workspace, then the tensor maps
-// its GEMM core asked for (tma.go); it appends the launch.
-func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws *bufRef, emit func(*nodeKernel) (launchShape, error)) error {
-	idx := len(l.plan.Launches)
+// newNodeKernel makes the kernel function name for kern's launch: a
+// float* per external input (read-only), one for the output and, with
+// ws, one for a workspace.
+func (l *lowering) newNodeKernel(kern *passes.Kernel, desc, name string, threads int, ws *bufRef) *nodeKernel {
 	nparams := len(kern.Inputs) + 1
 	if ws != nil {
 		nparams++
 	}
-	k := l.mod.makeKernel(fmt.Sprintf("k%03d", idx), nparams, threads)
+	k := l.mod.makeKernel(name, nparams, threads)
 	// The inputs are only read (plan-memory never gives a kernel's output
 	// the space of a value it reads): with noalias, the NVPTX backend
 	// loads them through the read-only path (ld.global.nc), which ptxas
@@ -708,7 +707,7 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 	for _, p := range k.params[:len(kern.Inputs)] {
 		p.Attrs = append(p.Attrs, enum.ParamAttrReadOnly)
 	}
-	a, root := kern.Anchor, kern.Root()
+	a := kern.Anchor
 	c := &nodeKernel{k: k, n: a, out: k.params[len(kern.Inputs)], desc: desc, params: map[*ir.Value]value.Value{},
 		prologue: kern.Prologue, epilogue: kern.Epilogue, partner: kern.Partner}
 	for i, in := range kern.Inputs {
@@ -717,6 +716,16 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 	for _, in := range a.Inputs {
 		c.in = append(c.in, c.params[in]) // nil where the prologue computes it
 	}
+	return c
+}
+
+// emitKernel makes one kernel for kern: a float* per external input, one
+// for the output and, with ws, one for a workspace, then the tensor maps
+// its GEMM core asked for (tma.go); it appends the launch.
+func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws *bufRef, emit func(*nodeKernel) (launchShape, error)) error {
+	idx := len(l.plan.Launches)
+	c := l.newNodeKernel(kern, desc, fmt.Sprintf("k%03d", idx), threads, ws)
+	k, a, root := c.k, kern.Anchor, kern.Root()
 	shape, err := emit(c)
 	if err != nil {
 		return err
@@ -734,6 +743,24 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 	k.fn.SetName(name)
 	launch := artifact.Launch{Kernel: name, Grid: shape.grid, Block: [3]int{shape.block, 1, 1},
 		SharedBytes: shape.shared, ClusterBlocks: k.cluster, PersistTiles: shape.persistTiles, FLOPs: kern.ModelFLOPs(), Bytes: kern.MinBytes() * l.esize / 4}
+	if shape.persistTiles > 0 {
+		// The same kernel one tile a block, for the runtime to launch
+		// where the persistent one's registers cost blocks an SM or its
+		// tiles fit one wave (artifact.Launch.OneTile).
+		c1 := l.newNodeKernel(kern, desc, name+"_1", threads, ws)
+		saved := a.Sched.Persist
+		a.Sched.Persist = 0
+		shape1, err := emit(c1)
+		a.Sched.Persist = saved
+		if err != nil {
+			return err
+		}
+		c1.k.finish()
+		if shape1.persistTiles != 0 || shape1.shared != shape.shared || len(c1.k.maps) != len(k.maps) {
+			return fmt.Errorf("%s: the one-tile kernel differs from the persistent one in more than its grid", name)
+		}
+		launch.OneTile = &artifact.OneTile{Kernel: name + "_1", Grid: shape1.grid}
+	}
 	for _, n := range kern.Nodes {
 		launch.Ops = append(launch.Ops, n.Op.Name)
 		if n.Origin != "" {

@@ -675,6 +675,12 @@ func TestCompilePersistent(t *testing.T) {
 			if len(persist) != 1 {
 				t.Errorf("%s with tile %v: persistent launches %v, want one", g.Name, tile, persist)
 			}
+			for _, l := range res.Plan.Launches {
+				if l.PersistTiles > 0 && (l.OneTile == nil || l.OneTile.Grid[0]*l.OneTile.Grid[1] != l.PersistTiles ||
+					!strings.Contains(string(res.PTX), ".entry "+l.OneTile.Kernel+"(")) {
+					t.Errorf("%s with tile %v: %s's one-tile kernel %+v is not one block per tile in the PTX", g.Name, tile, l.Kernel, l.OneTile)
+				}
+			}
 			if n := res.Plan.TensorMaps(); g.Name == "persisttma" && n != 4 {
 				t.Errorf("%s with tile %v: %d tensor maps, want 4 (the fused shortcut's)", g.Name, tile, n)
 			}
@@ -700,16 +706,61 @@ func TestGPUPersistent(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, tile := range persistentTiles() {
 				g, inputs, want := persistent(t, ci, tile)
-				got, err := compileAndRunTarget(dev, g, 0, "fp16", "", "sm_90a", t.TempDir(), inputs)
-				if err != nil {
-					t.Fatalf("%s with tile %v: %v", g.Name, tile, err)
-				}
-				for k := range got {
-					if e := interp.RelL2(got[k], want[k]); !(e <= 1e-2) {
-						t.Errorf("%s with tile %v, persistent: relative L2 error %.3g", g.Name, tile, e)
+				// As the runtime chooses (persistent, or its one-tile
+				// kernel), and persistent whatever it would choose.
+				for _, force := range []bool{false, true} {
+					got, err := compileAndRunPersistent(dev, g, t.TempDir(), inputs, force)
+					if err != nil {
+						t.Fatalf("%s with tile %v (forced %v): %v", g.Name, tile, force, err)
+					}
+					for k := range got {
+						if e := interp.RelL2(got[k], want[k]); !(e <= 1e-2) {
+							t.Errorf("%s with tile %v, persistent (forced %v): relative L2 error %.3g", g.Name, tile, force, e)
+						}
 					}
 				}
 			}
 		})
 	}
+}
+
+// compileAndRunPersistent compiles pre-scheduled g for sm_90a in fp16
+// and runs it; with force, every persistent launch runs its persistent
+// kernel (its one-tile kernel dropped from the plan).
+func compileAndRunPersistent(dev *cuda.Device, g *ir.Graph, dir string, inputs []*interp.Tensor, force bool) ([]*interp.Tensor, error) {
+	prof, err := costmodel.Lookup("h100")
+	if err != nil {
+		return nil, err
+	}
+	res, _, err := codegen.Build(g, codegen.Options{Model: g.Name, Precision: "fp16", Target: "sm_90a"},
+		passes.Options{Profile: prof, Verify: true})
+	if err != nil {
+		return nil, err
+	}
+	ptx := filepath.Join(dir, "model.ptx")
+	if err := res.Write(ptx, false); err != nil {
+		return nil, err
+	}
+	a, err := runtime.ReadArtifact(ptx)
+	if err != nil {
+		return nil, err
+	}
+	persistent := 0
+	for i := range a.Plan.Launches {
+		if a.Plan.Launches[i].PersistTiles > 0 {
+			persistent++
+			if force {
+				a.Plan.Launches[i].OneTile = nil
+			}
+		}
+	}
+	if persistent == 0 {
+		return nil, errors.New("no persistent launch")
+	}
+	ex, err := runtime.LoadArtifact(dev, a)
+	if err != nil {
+		return nil, err
+	}
+	defer ex.Close()
+	return bench.RunTensors(ex, inputs)
 }

@@ -84,7 +84,10 @@ type Executor struct {
 	stream   cuda.Stream
 	launches []launch
 	graph    cuda.GraphExec // the launch list captured, on first use
-	spin     *spinKernel    // loaded on first TimeKernels
+	// persistent counts the persistent launches that run their
+	// persistent kernel (the others of them their one-tile kernel).
+	persistent, persistentOf int
+	spin                     *spinKernel // loaded on first TimeKernels
 }
 
 // launch is one entry of the launch list, resolved on the device.
@@ -99,21 +102,36 @@ type launch struct {
 // opting in.
 const defaultSharedBytes = 48 << 10
 
-// persistentGrid is the grid of persistent launch l of fn on dev: as
-// many blocks as the card holds at once, at most its tiles.
-func persistentGrid(dev *cuda.Device, fn cuda.Function, l artifact.Launch) (int, error) {
+// persistentLaunch is the kernel and grid that run persistent launch l
+// on dev: the persistent kernel p with as many blocks as the card holds
+// at once (at most its tiles), unless its one-tile kernel one (if any)
+// holds more blocks an SM (the persistent kernel keeps more registers
+// alive) or fits every tile in one wave, where nothing is left to
+// overlap: then one with its own grid.
+func persistentLaunch(dev *cuda.Device, p, one cuda.Function, l artifact.Launch) (cuda.Function, cuda.Dim3, error) {
 	sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
 	if err != nil {
-		return 0, err
+		return p, cuda.Dim3{}, err
 	}
-	per, err := fn.MaxActiveBlocks(l.Block[0]*l.Block[1]*l.Block[2], l.SharedBytes)
+	threads := l.Block[0] * l.Block[1] * l.Block[2]
+	per, err := p.MaxActiveBlocks(threads, l.SharedBytes)
 	if err != nil {
-		return 0, err
+		return p, cuda.Dim3{}, err
+	}
+	if l.OneTile != nil {
+		per1, err := one.MaxActiveBlocks(threads, l.SharedBytes)
+		if err != nil {
+			return p, cuda.Dim3{}, err
+		}
+		if per < per1 || l.PersistTiles <= sms*per1 {
+			g := l.OneTile.Grid
+			return one, cuda.Dim3{X: g[0], Y: g[1], Z: g[2]}, nil
+		}
 	}
 	if per < 1 {
-		return 0, fmt.Errorf("kernel %q: no block of %d bytes of shared memory fits an SM", l.Kernel, l.SharedBytes)
+		return p, cuda.Dim3{}, fmt.Errorf("kernel %q: no block of %d bytes of shared memory fits an SM", l.Kernel, l.SharedBytes)
 	}
-	return min(l.PersistTiles, sms*per), nil
+	return p, cuda.Dim3{X: min(l.PersistTiles, sms*per), Y: 1, Z: 1}, nil
 }
 
 // Load reads the compiled model at ptxPath (see ReadArtifact) and loads it
@@ -152,6 +170,14 @@ func LoadArtifact(dev *cuda.Device, a *Artifact) (_ *Executor, err error) {
 			fns[l.Kernel] = fn
 		}
 		maxShared[l.Kernel] = max(maxShared[l.Kernel], l.SharedBytes)
+		if o := l.OneTile; o != nil {
+			if _, ok := fns[o.Kernel]; !ok {
+				if fns[o.Kernel], err = e.module.Function(o.Kernel); err != nil {
+					return nil, fmt.Errorf("launch %d: %w", i, err)
+				}
+			}
+			maxShared[o.Kernel] = max(maxShared[o.Kernel], l.SharedBytes)
+		}
 		e.launches = append(e.launches, launch{
 			fn:     fn,
 			grid:   cuda.Dim3{X: l.Grid[0], Y: l.Grid[1], Z: l.Grid[2]},
@@ -166,14 +192,24 @@ func LoadArtifact(dev *cuda.Device, a *Artifact) (_ *Executor, err error) {
 			}
 		}
 	}
-	// A persistent kernel gets one block per slot of this card: SMs times
-	// the blocks of it an SM holds.
+	// A persistent kernel gets one block per slot of this card, or gives
+	// way to its one-tile kernel (persistentLaunch).
 	for i, l := range p.Launches {
 		if l.PersistTiles == 0 {
 			continue
 		}
-		if e.launches[i].grid.X, err = persistentGrid(dev, e.launches[i].fn, l); err != nil {
+		var one cuda.Function
+		if l.OneTile != nil {
+			one = fns[l.OneTile.Kernel]
+		}
+		fn, grid, err := persistentLaunch(dev, e.launches[i].fn, one, l)
+		if err != nil {
 			return nil, fmt.Errorf("launch %d: %w", i, err)
+		}
+		e.launches[i].fn, e.launches[i].grid = fn, grid
+		e.persistentOf++
+		if l.OneTile == nil || fn.Name != l.OneTile.Kernel {
+			e.persistent++
 		}
 	}
 	if e.arena, err = dev.Alloc(max(p.Arena, 1)); err != nil {
@@ -276,6 +312,11 @@ func (e *Executor) mapDesc(m *artifact.TensorMap) cuda.TensorMapDesc {
 }
 
 // Plan is the model's plan.
+// Persistent says how many of the plan's persistent launches run their
+// persistent kernel on this card, of how many there are (the others run
+// their one-tile kernel: see persistentLaunch).
+func (e *Executor) Persistent() (running, of int) { return e.persistent, e.persistentOf }
+
 func (e *Executor) Plan() *artifact.Plan { return e.art.Plan }
 
 // Artifact is the model's files as read.

@@ -83,6 +83,9 @@ func runRun(args []string, stdout io.Writer) error {
 	defer exe.Close()
 	fmt.Fprintf(stdout, "%s: %s, batch %d, %d launches, arena %s, weights %s\n", filepath.Base(art.PTXPath),
 		plan.Precision, plan.Batch, len(plan.Launches), formatBytes(plan.Arena), formatBytes(plan.Weights.Bytes))
+	if running, of := exe.Persistent(); of > 0 {
+		fmt.Fprintf(stdout, "persistent GEMMs: %d of %d run persistent on this card, the others one tile a block\n", running, of)
+	}
 	rep := runReport{Card: card, Model: plan.Model, PTX: art.PTXPath, Precision: plan.Precision, Batch: plan.Batch,
 		Launches: len(plan.Launches), FLOPs: plan.FLOPs, Graph: *graph}
 	var mismatch error

@@ -290,20 +290,20 @@ func (p Profile) Utilization(modelFLOPs int64, ns float64) float64 {
 
 // PersistBlocks is the grid of a persistent wgmma GEMM (codegen's
 // persistent core: each block runs every blocks-th tile in turn, staging
-// the next tile's first K slices while it writes the last one's output),
-// or 0 where k stays one tile a block: the core is not wgmma, K is split,
-// the GEMM is batched, its grid is a single wave of the card, or the
-// parked output tile (halves) would not fit the two stages the next
-// tile's first slices leave free (BM above 2 BK) or N is not in whole
-// 64-column groups (the parking's swizzle).
+// the next tile's first K slices while it writes the last one's output)
+// as the model guesses it, its slots on the card, or 0 where k stays one
+// tile a block: the core is not wgmma, K is split, the GEMM is batched,
+// it has no more tiles than the card SMs, or the parked output tile
+// (halves) would not fit the two stages the next tile's first slices
+// leave free (BM above 2 BK) or N is not in whole 64-column groups (the
+// parking's swizzle). The runtime has the last word: it counts the
+// blocks an SM holds, and runs the one-tile kernel codegen writes beside
+// the persistent one where that holds more (the persistent kernel keeps
+// more registers alive) or fits every tile in one wave.
 func (p Profile) PersistBlocks(k Kernel, n, batch, split int) int {
 	t := k.Tile
-	if !p.wgmma(k) || split > 1 || batch != 1 || t.BM > 2*t.BK || t.BN%64 != 0 || n%8 != 0 {
+	if !p.wgmma(k) || split > 1 || batch != 1 || t.BM > 2*t.BK || t.BN%64 != 0 || n%8 != 0 || k.Blocks <= p.SMs {
 		return 0
 	}
-	slots := p.Slots(k)
-	if k.Blocks <= slots {
-		return 0
-	}
-	return slots
+	return min(k.Blocks, p.Slots(k))
 }
