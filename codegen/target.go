@@ -103,40 +103,16 @@ func declareClusters(ptx []byte, launches []artifact.Launch) ([]byte, error) {
 func mapsByValue(ptx []byte, launches []artifact.Launch) ([]byte, error) {
 	s := string(ptx)
 	for _, l := range launches {
-		entry := strings.Index(s, ".entry "+l.Kernel+"(")
-		if entry < 0 {
-			if slices.ContainsFunc(l.Args, func(a artifact.Arg) bool { return a.Map != nil }) {
-				return nil, fmt.Errorf("kernel %s is not in the PTX", l.Kernel)
-			}
-			continue
+		kernels := []string{l.Kernel}
+		if l.OneTile != nil {
+			kernels = append(kernels, l.OneTile.Kernel) // the same parameters
 		}
-		end := len(s)
-		if next := strings.Index(s[entry+1:], ".entry "); next >= 0 {
-			end = entry + 1 + next
-		}
-		body := s[entry:end]
-		for j, a := range l.Args {
-			if a.Map == nil {
-				continue
-			}
-			param := fmt.Sprintf("%s_param_%d", l.Kernel, j)
-			decl := regexp.MustCompile(`\.param \.u64 ` + regexp.QuoteMeta(param) + `\b`)
-			if len(decl.FindAllStringIndex(body, -1)) != 1 {
-				return nil, fmt.Errorf("kernel %s: tensor map parameter %d is not a .u64 parameter in the PTX", l.Kernel, j)
-			}
-			body = decl.ReplaceAllLiteralString(body, ".param .align 64 .b8 "+param+"["+fmt.Sprint(artifact.TensorMapBytes)+"]")
-			load := regexp.MustCompile(`ld\.param\.[bu]64\s+(%rd\d+), \[` + regexp.QuoteMeta(param) + `\];`)
-			if !load.MatchString(body) {
-				return nil, fmt.Errorf("kernel %s: tensor map parameter %d is never loaded as a 64-bit value in the PTX", l.Kernel, j)
-			}
-			body = load.ReplaceAllString(body, "mov.u64 \t$1, "+param+";\n\tcvta.param.u64 \t$1, $1;")
-			// Any other use would read the map's bytes as its address.
-			uses := regexp.MustCompile(regexp.QuoteMeta(param)+`\b`).FindAllStringIndex(body, -1)
-			if movs := strings.Count(body, ", "+param+";"); len(uses) != 1+movs {
-				return nil, fmt.Errorf("kernel %s: tensor map parameter %d has uses the PTX rewrite does not know", l.Kernel, j)
+		for _, kernel := range kernels {
+			var err error
+			if s, err = kernelMapsByValue(s, kernel, l.Args); err != nil {
+				return nil, err
 			}
 		}
-		s = s[:entry] + body + s[end:]
 	}
 	if strings.Contains(s, "cvta.param.u64") {
 		// The copy engine's kernels were tested (and measured) as PTX
@@ -144,6 +120,45 @@ func mapsByValue(ptx []byte, launches []artifact.Launch) ([]byte, error) {
 		s = versionLine.ReplaceAllString(s, ".version 8.3")
 	}
 	return []byte(s), nil
+}
+
+// kernelMapsByValue is mapsByValue's rewrite of one kernel of the PTX
+// s, which takes args.
+func kernelMapsByValue(s, kernel string, args []artifact.Arg) (string, error) {
+	entry := strings.Index(s, ".entry "+kernel+"(")
+	if entry < 0 {
+		if slices.ContainsFunc(args, func(a artifact.Arg) bool { return a.Map != nil }) {
+			return "", fmt.Errorf("kernel %s is not in the PTX", kernel)
+		}
+		return s, nil
+	}
+	end := len(s)
+	if next := strings.Index(s[entry+1:], ".entry "); next >= 0 {
+		end = entry + 1 + next
+	}
+	body := s[entry:end]
+	for j, a := range args {
+		if a.Map == nil {
+			continue
+		}
+		param := fmt.Sprintf("%s_param_%d", kernel, j)
+		decl := regexp.MustCompile(`\.param \.u64 ` + regexp.QuoteMeta(param) + `\b`)
+		if len(decl.FindAllStringIndex(body, -1)) != 1 {
+			return "", fmt.Errorf("kernel %s: tensor map parameter %d is not a .u64 parameter in the PTX", kernel, j)
+		}
+		body = decl.ReplaceAllLiteralString(body, ".param .align 64 .b8 "+param+"["+fmt.Sprint(artifact.TensorMapBytes)+"]")
+		load := regexp.MustCompile(`ld\.param\.[bu]64\s+(%rd\d+), \[` + regexp.QuoteMeta(param) + `\];`)
+		if !load.MatchString(body) {
+			return "", fmt.Errorf("kernel %s: tensor map parameter %d is never loaded as a 64-bit value in the PTX", kernel, j)
+		}
+		body = load.ReplaceAllString(body, "mov.u64 \t$1, "+param+";\n\tcvta.param.u64 \t$1, $1;")
+		// Any other use would read the map's bytes as its address.
+		uses := regexp.MustCompile(regexp.QuoteMeta(param)+`\b`).FindAllStringIndex(body, -1)
+		if movs := strings.Count(body, ", "+param+";"); len(uses) != 1+movs {
+			return "", fmt.Errorf("kernel %s: tensor map parameter %d has uses the PTX rewrite does not know", kernel, j)
+		}
+	}
+	return s[:entry] + body + s[end:], nil
 }
 
 // DefaultTarget is the target when none is given.

@@ -684,6 +684,18 @@ func TestCompilePersistent(t *testing.T) {
 			if n := res.Plan.TensorMaps(); g.Name == "persisttma" && n != 4 {
 				t.Errorf("%s with tile %v: %d tensor maps, want 4 (the fused shortcut's)", g.Name, tile, n)
 			}
+			// Both kernels of a launch take its maps by value.
+			for _, l := range res.Plan.Launches {
+				if l.OneTile == nil {
+					continue
+				}
+				for _, kernel := range []string{l.Kernel, l.OneTile.Kernel} {
+					byValue := strings.Count(string(res.PTX), ".param .align 64 .b8 "+kernel+"_param_")
+					if want := map[string]int{"persisttma": 4}[g.Name]; byValue != want {
+						t.Errorf("%s with tile %v: %s takes %d tensor maps by value, want %d", g.Name, tile, kernel, byValue, want)
+					}
+				}
+			}
 		}
 	}
 }
