@@ -30,9 +30,11 @@ ptests() {
     pids+=($!)
   done
   local i=0
-  for run in 'TestGPUConformance' 'TestGPUSchedules' 'TestGPUWgmma/(conv|grouped|fc|bmm|dwpw|clchain|clblock|clvec)$' \
-    'TestGPUWgmma/(clepi|clpool|stem7|stem3|stem5|gapfc|clgap|shortcut)$' 'TestGPUTensorCore/(conv|grouped|fc|bmm|dwpw|clchain)$' \
-    'TestGPUTensorCore/(clblock|clvec|clepi|clpool)$' 'TestGPUTensorCore/(stem7|stem3|stem5|gapfc|clgap|shortcut)$' \
+  for run in 'TestGPUConformance' 'TestGPUSchedules' 'TestGPUWgmma/(conv|grouped|fc|bmm|gapfc|dwpw)$' \
+    'TestGPUWgmma/(clchain|clvec|clgap|clblock|clepi)$' 'TestGPUWgmma/(clpool|stem7|stem3|stem5|shortcut)$' \
+    'TestGPUWgmma/(tma|clgapbig|dwrows|clswish)$' 'TestGPUTensorCore/(conv|grouped|fc|bmm)$' \
+    'TestGPUTensorCore/(gapfc|dwpw|clchain|clvec)$' 'TestGPUTensorCore/(clgap|clblock|clepi|clpool)$' \
+    'TestGPUTensorCore/(stem7|stem3)$' 'TestGPUTensorCore/(stem5|shortcut)$' 'TestGPUTensorCore/(tma|clgapbig|dwrows|clswish)$' \
     '^TestGPU[^CSWT]|^Test[^GC]'; do
     (cd "$B" && timeout 400 ./e2e.test -test.v -test.run "$run" -test.timeout 390s > "$OUT/test_e2e_$i.log" 2>&1; echo "e2e shard $i ($run): exit $?" >> "$OUT/test_e2e_$i.log") &
     pids+=($!)

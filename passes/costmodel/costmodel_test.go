@@ -228,3 +228,45 @@ func TestWgmmaAndHalfStorage(t *testing.T) {
 		t.Errorf("workspace traffic: %.0f ns in fp16, %.0f in fp32; want the same", b, a)
 	}
 }
+
+// TestPersistBlocks: a wgmma GEMM of more tiles than SMs persists with a
+// block per estimated slot (never more blocks than tiles); one of fewer
+// tiles, a K split, a batch, a 256-row tile, a partial 64-column group,
+// or the mma.sync core does not.
+func TestPersistBlocks(t *testing.T) {
+	p := h100(t)
+	p.Wgmma = true
+	wide := Tile{128, 256, 64, 64, 64}
+	k := Kernel{Gemm: true, TensorCore: true, Pipelined: true, Tile: wide, Threads: wide.Threads(), Regs: wide.Regs()}
+	k.Blocks = 392 // ResNet-50 b32's layer2 1x1+shortcut
+	slots := p.Slots(k)
+	if got := p.PersistBlocks(k, 512, 1, 1); got != min(slots, 392) || got < 2 {
+		t.Errorf("392 tiles of %v: %d blocks, want %d (the slots)", wide, got, slots)
+	}
+	few := k
+	few.Blocks = p.SMs
+	tall := k
+	tall.Tile = Tile{256, 128, 64, 64, 32}
+	sync := k
+	sync.Pipelined = false
+	for _, c := range []struct {
+		what            string
+		k               Kernel
+		n, batch, split int
+	}{
+		{"one tile an SM", few, 512, 1, 1},
+		{"a K split", k, 512, 1, 2},
+		{"a batch", k, 512, 2, 1},
+		{"256-row tiles", tall, 512, 1, 1},
+		{"N not in eights", k, 510, 1, 1},
+		{"the mma.sync core", sync, 512, 1, 1},
+	} {
+		if got := p.PersistBlocks(c.k, c.n, c.batch, c.split); got != 0 {
+			t.Errorf("%s: %d persistent blocks, want none", c.what, got)
+		}
+	}
+	p.Wgmma = false
+	if got := p.PersistBlocks(k, 512, 1, 1); got != 0 {
+		t.Errorf("without wgmma: %d persistent blocks, want none", got)
+	}
+}
