@@ -391,20 +391,30 @@ func compareScaled(got, want *interp.Tensor) error {
 // interpreter's outputs for them.
 func scheduled(t *testing.T, ci int, tile costmodel.Tile, split int) (*ir.Graph, []*interp.Tensor, []*interp.Tensor) {
 	t.Helper()
-	g, err := ir.Parse(scheduleCases[ci])
+	return randomCase(t, scheduleCases[ci], uint64(10*ci), uint64(ci+1), func(n *ir.Node) {
+		n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split
+	})
+}
+
+// randomCase parses src, gives const node i random data (seed
+// constSeed+i+1), schedules each GEMM anchor with set, and returns random
+// inputs (seed inputSeed) and the interpreter's outputs for them.
+func randomCase(t *testing.T, src string, constSeed, inputSeed uint64, set func(n *ir.Node)) (*ir.Graph, []*interp.Tensor, []*interp.Tensor) {
+	t.Helper()
+	g, err := ir.Parse(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, n := range g.Nodes {
 		if n.Op == ir.OpConst {
-			r := interp.Random(n.Out.Type.Shape, uint64(10*ci+i+1))
+			r := interp.Random(n.Out.Type.Shape, constSeed+uint64(i)+1)
 			n.Const = ir.NewF32(r.Shape, r.Data)
 		}
 		if costmodel.IsGemmAnchor(n) {
-			n.Sched.Tile, n.Sched.SplitK = tile.Ints(), split
+			set(n)
 		}
 	}
-	inputs := interp.RandomInputs(g, uint64(ci+1))
+	inputs := interp.RandomInputs(g, inputSeed)
 	want, err := interp.Run(g, inputs)
 	if err != nil {
 		t.Fatal(err)
@@ -616,25 +626,9 @@ var persistentCases = []string{
 // interpreter's outputs for them.
 func persistent(t *testing.T, ci int, tile costmodel.Tile) (*ir.Graph, []*interp.Tensor, []*interp.Tensor) {
 	t.Helper()
-	g, err := ir.Parse(persistentCases[ci])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, n := range g.Nodes {
-		if n.Op == ir.OpConst {
-			r := interp.Random(n.Out.Type.Shape, uint64(100*ci+i+1))
-			n.Const = ir.NewF32(r.Shape, r.Data)
-		}
-		if costmodel.IsGemmAnchor(n) {
-			n.Sched.Tile, n.Sched.SplitK, n.Sched.Persist = tile.Ints(), 1, 2
-		}
-	}
-	inputs := interp.RandomInputs(g, uint64(ci+7))
-	want, err := interp.Run(g, inputs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, inputs, want
+	return randomCase(t, persistentCases[ci], uint64(100*ci), uint64(ci+7), func(n *ir.Node) {
+		n.Sched.Tile, n.Sched.SplitK, n.Sched.Persist = tile.Ints(), 1, 2
+	})
 }
 
 // persistentTiles are the warpgroup tiles the persistent core takes: BM
