@@ -80,6 +80,9 @@ type nodeKernel struct {
 	// bare says the launch runs none of the epilogue (a GEMM's input
 	// preparation): its name leaves the epilogue's ops out.
 	bare bool
+	// oneTile asks a GEMM core scheduled persistent for its one-tile
+	// kernel (artifact.Launch.OneTile).
+	oneTile bool
 }
 
 func (c *nodeKernel) describe(s string) { c.desc = s }
@@ -645,7 +648,11 @@ func (l *lowering) emitGemmKernel(kern *passes.Kernel) error {
 				return launchShape{}, fmt.Errorf("tensor-core tile %v needs --precision fp16", t)
 			}
 			c.describe(desc + "_tc")
-			return emitGemmTC(c.k, p, t, sk, a.Sched.Persist), nil
+			persist := a.Sched.Persist
+			if c.oneTile {
+				persist = 0
+			}
+			return emitGemmTC(c.k, p, t, sk, persist), nil
 		}
 		return emitGemm(c.k, p, t, sk), nil
 	}
@@ -748,10 +755,8 @@ func (l *lowering) emitKernel(kern *passes.Kernel, desc string, threads int, ws 
 		// where the persistent one's registers cost blocks an SM or its
 		// tiles fit one wave (artifact.Launch.OneTile).
 		c1 := l.newNodeKernel(kern, desc, name+"_1", threads, ws)
-		saved := a.Sched.Persist
-		a.Sched.Persist = 0
+		c1.oneTile = true
 		shape1, err := emit(c1)
-		a.Sched.Persist = saved
 		if err != nil {
 			return err
 		}

@@ -403,9 +403,6 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK, persist i
 		group = warpRows
 	}
 	if persist > 1 && hopper && vec && !cluster && blk.ways == 1 && p.Batch == 1 && t.BM <= 2*t.BK && t.BN%64 == 0 {
-		if bars != nil {
-			bars.init(k, stages)
-		}
 		shape := emitPersistentWgmma(k, blk, persist, wgmmaRing{stages, aStage, bStage, ab, bars}, at, bAt)
 		shape.shared = dynamicBytes
 		return shape
@@ -452,14 +449,7 @@ func emitGemmTC(k *kernel, p gemmProblem, t costmodel.Tile, sk splitK, persist i
 	// of touching eight rows at once: eight n per thread, in 128-bit
 	// accesses, where the problem stores eight at a time.
 	cs := k.sharedFloats(ab)
-	// The per-column operands as floats, once: unpacked here, where
-	// every round of the epilogue is dominated, they are not converted
-	// again in each.
-	for _, param := range p.col8 {
-		if w, ok := colOps[param]; ok {
-			colOps[param] = k.vec8(k.unpack8(w))
-		}
-	}
+	blk.columnFloats(k, colOps)
 	k.barrier()
 	for pass := 0; pass < warpRows; pass += group {
 		park := func() {
@@ -552,6 +542,17 @@ func (b *gemmBlock) columnOperands(k *kernel) map[value.Value]value.Value {
 		ops[param] = k.loadWordsAhead(param, idx)
 	}
 	return ops
+}
+
+// columnFloats converts the per-column operands of ops (columnOperands)
+// to floats in place, once: converted where every round of the epilogue
+// is dominated, they are not converted again in each.
+func (b *gemmBlock) columnFloats(k *kernel, ops map[value.Value]value.Value) {
+	for _, param := range b.p.col8 {
+		if w, ok := ops[param]; ok {
+			ops[param] = k.vec8(k.unpack8(w))
+		}
+	}
 }
 
 // epiloguePiece is the epilogue's round e (a multiple of the block's

@@ -258,8 +258,7 @@ func tcWgmma(k *kernel, blk *gemmBlock, ops [2]operand, r wgmmaRing, acc []value
 // emitPersistentWgmma writes the persistent wgmma core: a block per slot
 // of the card (grid is the compiler's guess of their number; the runtime
 // counts them), block b running tiles b, b+blocks, ... (n fastest, as the
-// one-tile grid runs them), the ring's mbarriers (if any) initialized by
-// the caller. Each
+// one-tile grid runs them). Each
 // tile's epilogue first asks for the next tile's first S-2 slices, into
 // stages 0 .. S-3, and only then parks this tile's output, as halves, in
 // B's last two stages, which those slices leave free: the next tile's
@@ -278,6 +277,9 @@ func emitPersistentWgmma(k *kernel, blk *gemmBlock, grid int, r wgmmaRing, at, b
 	}
 	first := k.ctaid('x')
 	setTile(blk, first)
+	if r.bars != nil {
+		r.bars.init(k, r.stages)
+	}
 	r.prologue(k, blk, blk.operands(k, r.ab, r.ab, at, bAt))
 	if r.bars != nil {
 		k.barrier() // the mbarriers are initialized and armed
@@ -322,11 +324,7 @@ func emitPersistentWgmma(k *kernel, blk *gemmBlock, grid int, r wgmmaRing, at, b
 			}
 		}
 		k.barrier()
-		for _, param := range p.col8 {
-			if w, ok := colOps[param]; ok {
-				colOps[param] = k.vec8(k.unpack8(w))
-			}
-		}
+		blk.columnFloats(k, colOps)
 		for e := 0; e < t.BM*t.BN/8; e += t.Threads() {
 			pc := blk.epiloguePiece(k, 0, t.BM/t.TM, e)
 			k.ifThen(pc.ok, func() {

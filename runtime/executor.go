@@ -103,35 +103,32 @@ type launch struct {
 const defaultSharedBytes = 48 << 10
 
 // persistentLaunch is the kernel and grid that run persistent launch l
-// on dev: the persistent kernel p with as many blocks as the card holds
-// at once (at most its tiles), unless its one-tile kernel one (if any)
-// holds more blocks an SM (the persistent kernel keeps more registers
-// alive) or fits every tile in one wave, where nothing is left to
-// overlap: then one with its own grid.
-func persistentLaunch(dev *cuda.Device, p, one cuda.Function, l artifact.Launch) (cuda.Function, cuda.Dim3, error) {
-	sms, err := dev.Attribute(cuda.AttrMultiprocessorCount)
-	if err != nil {
-		return p, cuda.Dim3{}, err
-	}
+// on a card of sms SMs, and whether that kernel is the persistent one:
+// the persistent kernel p with as many blocks as the card holds at once
+// (at most its tiles), unless its one-tile kernel one (if any) holds more
+// blocks an SM (the persistent kernel keeps more registers alive) or
+// fits every tile in one wave, where nothing is left to overlap: then
+// one with its own grid.
+func persistentLaunch(sms int, p, one cuda.Function, l artifact.Launch) (cuda.Function, cuda.Dim3, bool, error) {
 	threads := l.Block[0] * l.Block[1] * l.Block[2]
 	per, err := p.MaxActiveBlocks(threads, l.SharedBytes)
 	if err != nil {
-		return p, cuda.Dim3{}, err
+		return p, cuda.Dim3{}, false, err
 	}
 	if l.OneTile != nil {
 		per1, err := one.MaxActiveBlocks(threads, l.SharedBytes)
 		if err != nil {
-			return p, cuda.Dim3{}, err
+			return p, cuda.Dim3{}, false, err
 		}
 		if per < per1 || l.PersistTiles <= sms*per1 {
 			g := l.OneTile.Grid
-			return one, cuda.Dim3{X: g[0], Y: g[1], Z: g[2]}, nil
+			return one, cuda.Dim3{X: g[0], Y: g[1], Z: g[2]}, false, nil
 		}
 	}
 	if per < 1 {
-		return p, cuda.Dim3{}, fmt.Errorf("kernel %q: no block of %d bytes of shared memory fits an SM", l.Kernel, l.SharedBytes)
+		return p, cuda.Dim3{}, false, fmt.Errorf("kernel %q: no block of %d bytes of shared memory fits an SM", l.Kernel, l.SharedBytes)
 	}
-	return p, cuda.Dim3{X: min(l.PersistTiles, sms*per), Y: 1, Z: 1}, nil
+	return p, cuda.Dim3{X: min(l.PersistTiles, sms*per), Y: 1, Z: 1}, true, nil
 }
 
 // Load reads the compiled model at ptxPath (see ReadArtifact) and loads it
@@ -194,21 +191,27 @@ func LoadArtifact(dev *cuda.Device, a *Artifact) (_ *Executor, err error) {
 	}
 	// A persistent kernel gets one block per slot of this card, or gives
 	// way to its one-tile kernel (persistentLaunch).
+	sms := 0
 	for i, l := range p.Launches {
 		if l.PersistTiles == 0 {
 			continue
+		}
+		if sms == 0 {
+			if sms, err = dev.Attribute(cuda.AttrMultiprocessorCount); err != nil {
+				return nil, err
+			}
 		}
 		var one cuda.Function
 		if l.OneTile != nil {
 			one = fns[l.OneTile.Kernel]
 		}
-		fn, grid, err := persistentLaunch(dev, e.launches[i].fn, one, l)
+		fn, grid, persistent, err := persistentLaunch(sms, e.launches[i].fn, one, l)
 		if err != nil {
 			return nil, fmt.Errorf("launch %d: %w", i, err)
 		}
 		e.launches[i].fn, e.launches[i].grid = fn, grid
 		e.persistentOf++
-		if l.OneTile == nil || fn.Name != l.OneTile.Kernel {
+		if persistent {
 			e.persistent++
 		}
 	}
@@ -311,12 +314,12 @@ func (e *Executor) mapDesc(m *artifact.TensorMap) cuda.TensorMapDesc {
 	return d
 }
 
-// Plan is the model's plan.
 // Persistent says how many of the plan's persistent launches run their
 // persistent kernel on this card, of how many there are (the others run
 // their one-tile kernel: see persistentLaunch).
 func (e *Executor) Persistent() (running, of int) { return e.persistent, e.persistentOf }
 
+// Plan is the model's plan.
 func (e *Executor) Plan() *artifact.Plan { return e.art.Plan }
 
 // Artifact is the model's files as read.
